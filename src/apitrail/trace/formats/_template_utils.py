@@ -1,0 +1,374 @@
+"""Shared pieces of the text-format parsers: value appliers, request-line splitting and compiled templates.
+
+A text format (built in or compiled from a user template) is one anchored regex whose groups are the source
+fields of the line, plus one *applier* per group that turns the logged string into keys of the intermediate
+record (canonical field names, or ``in.*`` hints that the normalisation core finishes). Appliers only run on
+values that are present (not ``-`` and not empty), so ``-`` never reaches the record. ``raw`` keeps every source
+field verbatim (strings as logged; ``None`` for an optional field the line did not have).
+
+The per-line cost is one ``fullmatch`` plus a loop over the groups; nothing here parses dates (the core does,
+from the ``in.timestamp`` string) and nothing decodes a value that no field needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+Record = dict[str, object]
+Applier = Callable[[Record, str], None]
+
+NIL = frozenset(("-", ""))
+
+_MONTHS = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
+
+
+def nil(value: str | None) -> str | None:
+    """``None`` for an absent or placeholder value (``-`` or empty), else the value."""
+    if value is None or value in NIL:
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------------- appliers
+
+
+def put(key: str) -> Applier:
+    """Store the value as logged under ``key``."""
+
+    def apply(rec: Record, value: str) -> None:
+        rec[key] = value
+
+    apply._put_key = key  # type: ignore[attr-defined]  # lets generated parsers inline the store
+    return apply
+
+
+def put_unquoted(key: str) -> Applier:
+    """Store a percent-encoded value (CloudFront user agent, ...) decoded once."""
+
+    def apply(rec: Record, value: str) -> None:
+        rec[key] = unquote(value) if "%" in value else value
+
+    return apply
+
+
+def put_int(key: str) -> Applier:
+    def apply(rec: Record, value: str) -> None:
+        try:
+            rec[key] = int(value)
+        except ValueError:
+            pass
+
+    return apply
+
+
+def put_seconds(key: str = "duration", scale: float = 1.0) -> Applier:
+    """Store a duration in seconds; ``scale`` converts the logged unit (0.001 for ms, 1e-9 for ns)."""
+
+    def apply(rec: Record, value: str) -> None:
+        try:
+            number = float(value)
+        except ValueError:
+            return
+        if number >= 0:  # HAProxy/ALB log -1 for "not measured"
+            rec[key] = number * scale
+
+    return apply
+
+
+def put_all(*appliers: Applier) -> Applier:
+    def apply(rec: Record, value: str) -> None:
+        for one in appliers:
+            one(rec, value)
+
+    return apply
+
+
+def put_with(key: str, source_key: str, source: str) -> Applier:
+    """Store a value together with a provenance hint (``in.request_id`` + ``in.request_id_source``)."""
+
+    def apply(rec: Record, value: str) -> None:
+        rec[key] = value
+        rec[source_key] = source
+
+    return apply
+
+
+def request_id(source: str) -> Applier:
+    return put_with("in.request_id", "in.request_id_source", source)
+
+
+def trace_id(source: str) -> Applier:
+    return put_with("in.trace_id", "in.trace_id_key", source)
+
+
+def host_of(address: str) -> str:
+    """``10.0.0.1:80`` -> ``10.0.0.1``; ``[fe80::1]:443`` -> ``fe80::1``; a bare IPv6 address is kept."""
+    if address.startswith("["):
+        end = address.find("]")
+        return address[1:end] if end > 0 else address
+    if address.count(":") == 1:
+        return address.split(":", 1)[0]
+    return address
+
+
+def put_host(key: str) -> Applier:
+    def apply(rec: Record, value: str) -> None:
+        rec[key] = host_of(value)
+
+    return apply
+
+
+def apply_target(rec: Record, target: str) -> None:
+    """A request target (origin or absolute form) into ``url.path`` and ``in.query`` (the query is secret-prone)."""
+    if target[:1] != "/" and "://" in target[:12]:
+        rest = target.split("://", 1)[1]
+        slash = rest.find("/")
+        authority = rest if slash < 0 else rest[:slash]
+        target = "/" if slash < 0 else rest[slash:]
+        if authority and "server.address" not in rec:
+            rec["server.address"] = host_of(authority.rsplit("@", 1)[-1])
+    path, sep, query = target.partition("?")
+    if path:
+        rec["url.path"] = path
+    if sep and query:
+        rec["in.query"] = query
+
+
+def apply_request_line(rec: Record, line: str) -> None:
+    """``GET /a?b=c HTTP/1.1`` -> method, path, query. A line that is not a request (a TLS hello on a plain
+    port, ``-``) leaves method and path unset rather than guessing."""
+    parts = line.split(" ")
+    if len(parts) >= 2 and parts[0].isalpha() and parts[0].isupper():
+        rec["http.request.method"] = parts[0]
+        # A target with spaces (nginx logs it as sent) is rejoined; the protocol stays in raw.
+        apply_target(rec, " ".join(parts[1:-1]) if len(parts) > 3 else parts[1])
+
+
+def put_method(rec: Record, value: str) -> None:
+    rec["http.request.method"] = value
+
+
+def put_status(rec: Record, value: str) -> None:
+    if value.isdigit():
+        rec["http.response.status_code"] = int(value)
+
+
+put_status._int_key = "http.response.status_code"  # type: ignore[attr-defined]
+
+
+def put_cookie_named(name: str) -> Applier:
+    def apply(rec: Record, value: str) -> None:
+        rec["in.cookie"] = f"{name}={value}"
+
+    return apply
+
+
+# --------------------------------------------------------------------------------------------- time helpers
+
+
+def clf_to_iso(value: str) -> str:
+    """``01/Feb/2018:18:34:10.200`` (HAProxy accept date, no zone) -> ``2018-02-01T18:34:10.200``.
+
+    By slicing: no strptime on the hot path. Unknown shapes are returned unchanged for the core to judge.
+    """
+    if len(value) >= 20 and value[2] == "/" and value[6] == "/" and value[11] == ":":
+        month = _MONTHS.get(value[3:6])
+        if month is not None:
+            return f"{value[7:11]}-{month:02d}-{value[0:2]}T{value[12:]}"
+    return value
+
+
+put_clf_time = put("in.timestamp")  # the core parses CLF times (with zone) itself
+
+
+def put_naive_clf_time(rec: Record, value: str) -> None:
+    rec["in.timestamp"] = clf_to_iso(value)
+
+
+def put_epoch(rec: Record, value: str) -> None:
+    try:
+        rec["in.timestamp"] = float(value)
+    except ValueError:
+        rec["in.timestamp"] = value
+
+
+# --------------------------------------------------------------------------------------------- header table
+
+# Request headers that matter for identity and correlation, by lower-case name (dashes), shared by every
+# format that can log arbitrary request headers (nginx $http_*, Envoy %REQ(...)%, HAProxy req.hdr(), Traefik).
+HEADER_APPLIERS: dict[str, Applier] = {
+    "x-request-id": request_id("x-request-id"),
+    "x-correlation-id": request_id("x-correlation-id"),
+    "request-id": request_id("request-id"),
+    "x-amzn-requestid": request_id("x-amzn-requestid"),
+    "x-kong-request-id": request_id("x-kong-request-id"),
+    "traceparent": put("in.traceparent"),
+    "tracestate": put("in.tracestate"),
+    "b3": put("in.b3"),
+    "x-b3-traceid": put("in.x-b3-traceid"),
+    "x-b3-spanid": put("in.x-b3-spanid"),
+    "x-b3-parentspanid": put("in.x-b3-parentspanid"),
+    "x-b3-sampled": put("in.x-b3-sampled"),
+    "x-amzn-trace-id": put("in.x-amzn-trace-id"),
+    "x-cloud-trace-context": put("in.x-cloud-trace-context"),
+    "x-forwarded-client-cert": put("in.xfcc"),
+    "authorization": put("in.authorization"),
+    "proxy-authorization": put("in.authorization"),
+    "cookie": put("in.cookie"),
+    "x-api-key": put("in.api_key"),
+    "apikey": put("in.api_key"),
+    "api-key": put("in.api_key"),
+    "ocp-apim-subscription-key": put("in.api_key"),
+    "x-amz-cf-id": put("in.edge_request_id"),
+    "cf-ray": put("in.edge_request_id"),
+    "x-edge-request-id": put("in.edge_request_id"),
+    "x-forwarded-for": put("http.request.header.x-forwarded-for"),
+    "user-agent": put("user_agent.original"),
+    "host": put_host("server.address"),
+    ":authority": put_host("server.address"),
+    "x-jwt-assertion": put("in.jwt"),
+}
+
+
+def header_applier(name: str) -> Applier | None:
+    return HEADER_APPLIERS.get(name.lower().replace("_", "-"))
+
+
+# --------------------------------------------------------------------------------------------- templates
+
+
+@dataclass
+class CompiledTemplate:
+    """One anchored regex plus, per group, the source field name and its applier.
+
+    ``parse`` is generated Python (like ``collections.namedtuple``): one function per template with the group
+    unpacking, the ``raw`` dict literal and the plain stores inlined, which halves the per-line cost compared with
+    a generic loop over appliers.
+    """
+
+    regex: re.Pattern[str]
+    names: tuple[str, ...]
+    appliers: tuple[Applier | None, ...]
+    json_escaped: bool = False
+    finish: Callable[[Record], None] | None = None
+    label: str = ""
+    parse: Callable[[str], Record | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.regex.groups != len(self.names) or len(self.names) != len(self.appliers):
+            raise ValueError("template groups, names and appliers disagree")
+        self.parse = _generate_parser(self)
+
+
+def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
+    """Build ``parse(line) -> record | None`` for one template (see CompiledTemplate)."""
+    env: dict[str, object] = {"_match": t.regex.fullmatch, "_finish": t.finish, "_unesc": _json_unescape}
+    n = len(t.names)
+    gs = [f"g{i}" for i in range(n)]
+    body = ["def parse(line):", "    m = _match(line)", "    if m is None:", "        return None"]
+    if n == 1:
+        body.append("    g0 = m.group(1)")
+    else:
+        body.append(f"    {', '.join(gs)}, = m.groups()")
+    if t.json_escaped:
+        for g in gs:
+            body.append(f"    if {g} and '\\\\' in {g}: {g} = _unesc({g})")
+    raw_items = ", ".join(f"{name!r}: {g}" for name, g in zip(t.names, gs, strict=True))
+    body.append(f"    rec = {{'raw': {{{raw_items}}}}}")
+    for i, (g, apply) in enumerate(zip(gs, t.appliers, strict=True)):
+        if apply is None:
+            continue
+        key = getattr(apply, "_put_key", None)
+        int_key = getattr(apply, "_int_key", None)
+        if key is not None:
+            body.append(f"    if {g} and {g} != '-': rec[{key!r}] = {g}")
+        elif int_key is not None:
+            body.append(f"    if {g} and {g}.isdigit(): rec[{int_key!r}] = int({g})")
+        else:
+            env[f"_a{i}"] = apply
+            body.append(f"    if {g} and {g} != '-': _a{i}(rec, {g})")
+    if t.finish is not None:
+        body.append("    _finish(rec)")
+    body.append("    return rec")
+    exec("\n".join(body), env)  # noqa: S102 - code built from field indices and repr()'d names only
+    fn = env["parse"]
+    assert callable(fn)
+    return fn  # type: ignore[no-any-return]
+
+
+def _json_unescape(value: str) -> str:
+    try:
+        out = json.loads('"' + value + '"')
+    except ValueError:
+        return value
+    return out if isinstance(out, str) else value
+
+
+class MultiTemplateParser:
+    """Try several known variants of a format; the last variant that matched is tried first (files are uniform,
+    so this costs one regex per line in practice)."""
+
+    def __init__(self, templates: Sequence[CompiledTemplate]) -> None:
+        self._templates = list(templates)
+
+    def __call__(self, line: str) -> Record | None:
+        templates = self._templates
+        for i, template in enumerate(templates):
+            rec = template.parse(line)
+            if rec is not None:
+                if i:
+                    templates.insert(0, templates.pop(i))
+                return rec
+        return None
+
+
+def first_match_score(templates: Iterable[CompiledTemplate], lines: list[str]) -> float:
+    """Share of non-blank lines that one of the templates matches fully."""
+    body = [ln for ln in lines if ln.strip()]
+    if not body:
+        return 0.0
+    compiled = list(templates)
+    hits = sum(1 for ln in body if any(t.regex.fullmatch(ln) for t in compiled))
+    return hits / len(body)
+
+
+def strip_eol(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+__all__ = [
+    "HEADER_APPLIERS",
+    "NIL",
+    "Applier",
+    "CompiledTemplate",
+    "MultiTemplateParser",
+    "Record",
+    "apply_request_line",
+    "apply_target",
+    "clf_to_iso",
+    "first_match_score",
+    "header_applier",
+    "host_of",
+    "nil",
+    "put",
+    "put_all",
+    "put_clf_time",
+    "put_cookie_named",
+    "put_epoch",
+    "put_host",
+    "put_int",
+    "put_method",
+    "put_naive_clf_time",
+    "put_seconds",
+    "put_status",
+    "put_unquoted",
+    "put_with",
+    "request_id",
+    "strip_eol",
+    "trace_id",
+]
