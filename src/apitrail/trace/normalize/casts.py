@@ -1,0 +1,89 @@
+"""Value casts shared by the Python parsers and the DuckDB fast path (one table, two implementations).
+
+Each cast has a Python side (``py_cast``) and an SQL side (``sql_cast``) that must agree; the SQL side also returns
+an "unsure" condition: rows where the value is present but the SQL cannot settle it go to the Python parser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+# values that mean "not logged" in access logs
+NULL_TOKENS = ("", "-")
+_INT = re.compile(r"-?[0-9]{1,18}")
+_FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def py_cast(value: Any, cast: str) -> Any:
+    """Cast a source value; ``None`` for null tokens and for values that do not fit."""
+    if value is None:
+        return None
+    if cast == "json":
+        return _to_str(value)
+    text = _to_str(value)
+    if text is None or text in NULL_TOKENS:
+        return None
+    if cast == "str":
+        return text
+    if cast == "lower":
+        return text.lower()
+    if cast == "upper":
+        return text.upper()
+    if cast == "int":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return int(text) if _INT.fullmatch(text) else None
+    if cast in ("float", "dur_s", "dur_ms", "dur_us"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            num = float(value)
+        elif _FLOAT.fullmatch(text):
+            num = float(text)
+        else:
+            return None
+        if math.isnan(num) or math.isinf(num):
+            return None
+        if cast == "dur_ms":
+            return num / 1000.0
+        if cast == "dur_us":
+            return num / 1_000_000.0
+        return num
+    raise ValueError(f"unknown cast {cast!r}")
+
+
+def sql_cast(expr: str, cast: str) -> tuple[str, str]:
+    """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing)."""
+    present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-'))"
+    if cast == "json":
+        return expr, "false"
+    if cast == "str":
+        return f"CASE WHEN {present} THEN {expr} END", "false"
+    if cast == "lower":
+        return f"CASE WHEN {present} THEN lower({expr}) END", "false"
+    if cast == "upper":
+        return f"CASE WHEN {present} THEN upper({expr}) END", "false"
+    if cast == "int":
+        ok = f"regexp_full_match({expr}, '-?[0-9]{{1,18}}')"
+        return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS BIGINT) END", f"({present} AND NOT {ok})"
+    if cast in ("float", "dur_s", "dur_ms", "dur_us"):
+        ok = f"regexp_full_match({expr}, '-?[0-9]{{1,15}}(\\.[0-9]{{1,9}})?')"
+        div = {"float": "", "dur_s": "", "dur_ms": " / 1000.0", "dur_us": " / 1000000.0"}[cast]
+        return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS DOUBLE){div} END", f"({present} AND NOT {ok})"
+    raise ValueError(f"unknown cast {cast!r}")
+
+
+__all__ = ["NULL_TOKENS", "py_cast", "sql_cast"]
