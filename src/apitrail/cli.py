@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import typer
 
 from apitrail import __version__
-from apitrail.errors import ApitrailError
+from apitrail.errors import ApitrailError, UsageError
 from apitrail.trace.cli import app as trace_app
 
 app = typer.Typer(
@@ -27,6 +29,100 @@ def _root(
     if version:
         typer.echo(f"apitrail {__version__}")
         raise typer.Exit(0)
+
+
+def _write(text: str, output: Path | None) -> None:
+    try:
+        from apitrail.output.guard import guard
+    except ImportError:  # pragma: no cover - guard ships with the package
+        pass
+    else:
+        guard(text)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+@app.command()
+def scan(
+    root: Path = typer.Argument(Path("."), help="Source tree to scan."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="table (default on a TTY), json, sarif, markdown."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 if a finding is at or over this severity."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
+    compliance: str | None = typer.Option(None, "--compliance", help="Show a control view: soc2 or iso27001."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 3 if any file could not be analysed."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the facts cache."),
+    config_file: Path | None = typer.Option(None, "--config", help="Config file (default: .apitrail.toml or pyproject)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: one per core)."),
+    debug: bool = typer.Option(False, "--debug", help="Re-raise internal errors."),
+) -> None:
+    """Inventory routes, resolve who can call each one, and find API security gaps."""
+    from apitrail.config import load_config
+    from apitrail.output.scan_writers import FORMATS, render_scan
+    from apitrail.scan.engine import ScanOptions
+    from apitrail.scan.gate import failing_findings
+    from apitrail.scan.pipeline import run_scan
+
+    if not root.exists():
+        raise UsageError(f"no such path: {root}")
+    if not root.is_dir():
+        raise UsageError(f"not a directory: {root}")
+    fmt = fmt or ("table" if sys.stdout.isatty() and output is None else "json")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r} (use one of: {', '.join(FORMATS)})")
+    if compliance is not None and compliance not in ("soc2", "iso27001"):
+        raise UsageError(f"unknown --compliance {compliance!r} (use soc2 or iso27001)")
+    if baseline is not None and not baseline.is_file():
+        raise UsageError(f"baseline not found: {baseline}")
+    config = load_config(root, config_file)
+    fail_on = fail_on or config.fail_on
+    if fail_on is not None:
+        from apitrail.findings import Severity
+
+        try:
+            Severity.parse(fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from exc
+    options = ScanOptions(use_cache=not no_cache, jobs=jobs, max_bytes=config.max_file_bytes,
+                          excludes=list(config.exclude), strict=strict, debug=debug)
+    result = run_scan(root, options, config, baseline)
+    if compliance is not None:
+        from apitrail.controls.report import render_compliance
+
+        text = render_compliance(result, compliance, fmt)
+    else:
+        width = None
+        if fmt == "table" and output is None:
+            try:
+                width = os.get_terminal_size().columns
+            except OSError:
+                width = None
+        text = render_scan(result, fmt, width)
+    _write(text, output)
+    for w in result.warnings:
+        typer.echo(f"apitrail: warning: {w}", err=True)
+    if strict and result.model.errors:
+        typer.echo(f"apitrail: incomplete: {len(result.model.errors)} file(s) could not be analysed", err=True)
+        raise typer.Exit(3)
+    if failing_findings(result.findings, fail_on, config):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json or markdown."),
+) -> None:
+    """Scan the bundled example app and trace its bundled multi-hop logs (embedded DuckDB, no server)."""
+    from apitrail.demo import run_demo
+
+    run_demo(fmt)
 
 
 def main() -> None:

@@ -66,8 +66,8 @@ def put_int(key: str) -> Applier:
     return apply
 
 
-def put_seconds(key: str = "duration", scale: float = 1.0) -> Applier:
-    """Store a duration in seconds; ``scale`` converts the logged unit (0.001 for ms, 1e-9 for ns)."""
+def put_seconds(key: str = "duration", divisor: float = 1.0) -> Applier:
+    """Store a duration in seconds; ``divisor`` converts the logged unit (1000 for ms, 1e9 for ns)."""
 
     def apply(rec: Record, value: str) -> None:
         try:
@@ -75,7 +75,7 @@ def put_seconds(key: str = "duration", scale: float = 1.0) -> Applier:
         except ValueError:
             return
         if number >= 0:  # HAProxy/ALB log -1 for "not measured"
-            rec[key] = number * scale
+            rec[key] = number / divisor if divisor != 1.0 else number
 
     return apply
 
@@ -257,6 +257,7 @@ class CompiledTemplate:
     json_escaped: bool = False
     finish: Callable[[Record], None] | None = None
     label: str = ""
+    quoted: frozenset[int] = frozenset()  # groups that may be logged as "..." (HAProxy %{+Q}): quotes stripped
     parse: Callable[[str], Record | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -275,6 +276,9 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
         body.append("    g0 = m.group(1)")
     else:
         body.append(f"    {', '.join(gs)}, = m.groups()")
+    for i in sorted(t.quoted):
+        g = gs[i]
+        body.append(f"    if {g} and {g}[0] == '\"': {g} = {g}[1:-1].replace('\\\\\"', '\"')")
     if t.json_escaped:
         for g in gs:
             body.append(f"    if {g} and '\\\\' in {g}: {g} = _unesc({g})")

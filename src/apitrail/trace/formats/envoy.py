@@ -133,7 +133,7 @@ _OPERATORS: dict[str, Applier] = {
     "RESPONSE_FLAGS_LONG": put("response.flags"),
     "RESPONSE_CODE_DETAILS": put("in.envoy_rcd"),
     "UPSTREAM_TRANSPORT_FAILURE_REASON": put("failure.reason"),
-    "DURATION": put_seconds(scale=0.001),
+    "DURATION": put_seconds(divisor=1000.0),
     "UPSTREAM_HOST": put("upstream.address"),
     "UPSTREAM_REMOTE_ADDRESS": put("upstream.address"),
     "UPSTREAM_CLUSTER": _direction,

@@ -1,0 +1,253 @@
+"""The scan engine: walk -> parse + extract per file (process pool, content-hash cache) -> link -> rules."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apitrail import __version__
+from apitrail.scan.frameworks._base import ConfigFile, Project, all_frameworks
+from apitrail.scan.lang.python import PyModule, extract_module
+from apitrail.scan.model import AppModel, Route, ScanError
+from apitrail.scan.walk import SourceFile, classify_content, walk
+
+FACTS_VERSION = f"{__version__}-facts-3"
+PARALLEL_MIN_FILES = 40
+MAX_CONFIG_BYTES = 512_000
+
+
+@dataclass
+class ScanOptions:
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    jobs: int = 0  # 0: one per core
+    max_bytes: int = 2_000_000
+    excludes: list[str] = field(default_factory=list)
+    strict: bool = False
+    debug: bool = False
+    include_tests: bool = False
+
+
+@dataclass
+class FileFacts:
+    rel: str
+    language: str
+    facts: Any = None  # PyModule, config text, ...
+    skip_reason: str = ""
+    error: str = ""
+    loc: int = 0
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("APITRAIL_CACHE_DIR") or user_cache_dir("apitrail")) / "facts"
+
+
+def _extract(sf: SourceFile, data: bytes) -> FileFacts:
+    reason = classify_content(data)
+    if reason and not (sf.language == "config" and reason == "minified"):
+        return FileFacts(sf.rel, sf.language, skip_reason=reason)
+    if sf.language == "config":
+        if len(data) > MAX_CONFIG_BYTES:
+            return FileFacts(sf.rel, sf.language, skip_reason="too-large")
+        return FileFacts(sf.rel, "config", facts=data.decode("utf-8"), loc=data.count(b"\n"))
+    if sf.language == "python":
+        mod = extract_module(data, sf.rel)
+        err = ""
+        if mod.errors:
+            line, col, scope = mod.errors[0]
+            where = f"inside {scope}" if scope != "<module>" else "at module level"
+            err = f"syntax error at {line}:{col} {where}"
+        return FileFacts(sf.rel, "python", facts=mod, error=err, loc=mod.loc)
+    return FileFacts(sf.rel, sf.language, skip_reason=f"no-extractor:{sf.language}", loc=data.count(b"\n"))
+
+
+def _cache_path(cache_dir: str, rel: str, data: bytes) -> Path:
+    key = hashlib.sha256(FACTS_VERSION.encode() + b"\0" + rel.encode() + b"\0" + data).hexdigest()
+    return Path(cache_dir) / key[:2] / f"{key}.pkl"
+
+
+def _load_cached(path: Path) -> FileFacts | None:
+    try:
+        with path.open("rb") as fh:
+            cached = pickle.load(fh)
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    return cached if isinstance(cached, FileFacts) else None
+
+
+def _store_cached(path: Path, ff: FileFacts) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(ff, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _process(args: tuple[SourceFile, str | None]) -> FileFacts:
+    """Extract one file's facts (in a worker); writes the cache entry itself."""
+    sf, cache_dir = args
+    try:
+        data = sf.path.read_bytes()
+    except OSError as exc:
+        return FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
+    try:
+        ff = _extract(sf, data)
+    except RecursionError:
+        ff = FileFacts(sf.rel, sf.language, error="too deeply nested to analyse")
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the scan; reported in errors
+        ff = FileFacts(sf.rel, sf.language, error=f"extractor failed: {type(exc).__name__}: {exc}")
+    if cache_dir is not None:
+        _store_cached(_cache_path(cache_dir, sf.rel, data), ff)
+    return ff
+
+
+def extract_all(files: list[SourceFile], options: ScanOptions) -> list[FileFacts]:
+    """Cache hits are loaded here; misses are extracted in a process pool (fork) and cached by the workers."""
+    cache_dir = str(options.cache_dir or default_cache_dir()) if options.use_cache else None
+    results: list[FileFacts | None] = [None] * len(files)
+    misses: list[int] = []
+    for i, sf in enumerate(files):
+        if cache_dir is None or sf.language not in ("python", "config"):
+            misses.append(i)
+            continue
+        try:
+            data = sf.path.read_bytes()
+        except OSError as exc:
+            results[i] = FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
+            continue
+        hit = _load_cached(_cache_path(cache_dir, sf.rel, data))
+        if hit is None:
+            misses.append(i)
+        else:
+            results[i] = hit
+    work = [(files[i], cache_dir) for i in misses]
+    jobs = options.jobs or (os.cpu_count() or 1)
+    if jobs <= 1 or len(work) < PARALLEL_MIN_FILES:
+        done = [_process(w) for w in work]
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        chunk = max(4, len(work) // (jobs * 8))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            done = list(pool.map(_process, work, chunksize=chunk))
+    for i, ff in zip(misses, done, strict=True):
+        results[i] = ff
+    return [r for r in results if r is not None]
+
+
+def _dedupe(routes: list[Route]) -> list[Route]:
+    seen: set[tuple[str, str, str, int]] = set()
+    out = []
+    for r in routes:
+        k = (r.method, r.path, r.file, r.line)
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(r)
+    return out
+
+
+def build_project(root: Path, options: ScanOptions) -> tuple[Project, AppModel]:
+    root = root.resolve()
+    model = AppModel(root=str(root))
+    walked = walk(root, max_bytes=options.max_bytes, extra_excludes=options.excludes,
+                  include_tests=options.include_tests)
+    for reason, n in walked.skipped.items():
+        model.skipped[reason] = model.skipped.get(reason, 0) + n
+    facts = extract_all(walked.files, options)
+    project = Project(root=str(root))
+    for ff in facts:
+        if ff.skip_reason:
+            model.skipped[ff.skip_reason] = model.skipped.get(ff.skip_reason, 0) + 1
+            continue
+        if ff.error and ff.facts is None:
+            model.errors.append(ScanError(ff.rel, ff.error))
+            continue
+        model.files_scanned += 1
+        model.loc += ff.loc
+        if isinstance(ff.facts, PyModule):
+            ff.facts.src.abs_path = str(root / ff.rel)
+            project.python.append(ff.facts)
+            if ff.error:
+                model.errors.append(ScanError(ff.rel, ff.error))
+        elif ff.language == "config" and isinstance(ff.facts, str):
+            project.configs.append(ConfigFile(ff.rel, ff.facts))
+        elif ff.facts is not None:
+            project.other.setdefault(ff.language, []).append(ff.facts)
+    return project, model
+
+
+def _error_matters(model: AppModel, project: Project) -> None:
+    """Keep a syntax error only when it is in a file that matters (routes, or framework code)."""
+    route_files = {r.file for r in model.routes} | {r.handler_file for r in model.routes}
+    kept = []
+    by_path = {m.path: m for m in project.python}
+    for e in model.errors:
+        mod = by_path.get(e.file)
+        if mod is None or not e.reason.startswith("syntax error"):
+            kept.append(e)
+            continue
+        framework_code = any(ref.module.split(".")[0] in FRAMEWORK_PACKAGES for ref in mod.imports.values())
+        if e.file in route_files or framework_code:
+            kept.append(e)
+        else:
+            model.skipped["syntax-error-outside-api-code"] = model.skipped.get("syntax-error-outside-api-code", 0) + 1
+    model.errors = kept
+
+
+FRAMEWORK_PACKAGES = frozenset({"fastapi", "flask", "django", "rest_framework", "starlette", "connexion",
+                                "flask_restful", "flask_smorest", "flask_restx", "ninja"})
+
+
+def scan(root: Path, options: ScanOptions | None = None, config: Any = None) -> AppModel:
+    """Scan a source tree and return the linked AppModel with findings attached by the rules."""
+    options = options or ScanOptions()
+    started = time.perf_counter()
+    # NOTE: facts are millions of small acyclic objects; the cyclic GC rescanning them dominated run time (5x).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(root, options, started)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _scan(root: Path, options: ScanOptions, started: float) -> AppModel:
+    project, model = build_project(root, options)
+    routes: list[Route] = []
+    for plugin in all_frameworks():
+        try:
+            if plugin.detect(project):
+                found = plugin.routes(project)
+                if found:
+                    model.frameworks.append(plugin.name)
+                routes.extend(found)
+        except Exception as exc:  # noqa: BLE001 - a linker bug must not lose the rest of the scan
+            if options.debug:
+                raise
+            model.errors.append(ScanError("<linker>", f"{plugin.name} linker failed: {type(exc).__name__}: {exc}"))
+    model.routes = sorted(_dedupe(routes), key=lambda r: (r.file, r.line, r.path, r.method))
+    _error_matters(model, project)
+    model.modules = {"project": project}
+    try:
+        from apitrail.scan.facts import attach_handler_facts
+    except ImportError:
+        pass
+    else:
+        attach_handler_facts(project, model)
+    model.settings.append({"elapsed_s": round(time.perf_counter() - started, 3)})
+    return model

@@ -1,0 +1,215 @@
+"""Blind spots: what the logs of a request cannot show, or show inconsistently.
+
+Per request group (SQL over ``t_hc``, the classified hops):
+
+* ``propagation_break``: the group has a trace id at some hop, and a deeper hop logs a different trace id (a trace
+  restart) or none although its source logs trace ids elsewhere (or the parser saw the field present but empty,
+  ``trace.source = 'absent'``). Values that provenance says are request ids do not count as trace ids.
+* ``invalid_traceparent``: a hop carried a trace header that failed validation (``trace.invalid_reason``).
+* ``gateway_bypass``: the data has gateway records, and the group reached a backend (or a mesh inbound sidecar)
+  without any gateway record; or a hop's XFCC chain (``tls.forwarded_by``) lacks every gateway ``By=`` identity;
+  or a backend's peer address is outside the configured gateway sources.
+* ``missing_identity:<layer>:<field>``: a shallower hop of the same request logged the identity field, this
+  deeper hop (gateway, mesh or backend) did not. The per-layer null rates are in the summary (identity coverage).
+* ``schema_drift``: the hop's key-set fingerprint (``schema.source_fingerprint``) differs from the usual one of
+  its source file, or the same concept (the trace id) arrives in a different encoding/key family
+  (``trace.source``) than the rest of its layer.
+
+Per data set: ``BY_DESIGN`` notes on what a layer never logs, shown when that product is present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from apitrail.trace.classify import product_sql
+from apitrail.trace.engines._sql import Dialect, Runner, in_list, lit
+
+IDENTITY_FIELDS: tuple[str, ...] = (
+    "token.issuer",
+    "token.audience",
+    "token.subject_fp",
+    "token.client_id",
+    "token.scope",
+    "enduser.id_fp",
+    "workload.id",
+    "tls.client.subject",
+)
+"""Identity fields whose loss between hops is reported as ``missing_identity``."""
+
+COVERAGE_FIELDS: tuple[str, ...] = (
+    "trace.id",
+    "http.request.id",
+    "token.fingerprint",
+    *IDENTITY_FIELDS,
+    "tls.client.hash.sha256",
+    "authn.result",
+    "authz.decision",
+)
+"""Fields whose null rate per layer is the identity coverage table of the summary."""
+
+LIST_FIELDS = frozenset({"token.audience", "token.scope", "link.trace_ids", "tls.forwarded_by"})
+IDENTITY_LAYERS = ("gateway", "mesh", "backend")
+
+BY_DESIGN: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("cloudfront",), "CloudFront: viewer mTLS failures appear only in connection logs, never in access logs; "
+                      "standard logs carry no trace id and arrive up to 24 h late"),
+    (("cloudflare",), "Cloudflare: ClientMTLSAuthCertFingerprint is only populated on the first request of an mTLS "
+                      "connection; Logpush has no client-certificate subject or issuer"),
+    (("akamai",), "Akamai DataStream 2: no mTLS client-certificate fields; identity is only tlsVersion"),
+    (("haproxy",), "HAProxy: `tcp-request connection` rejects are not logged at all"),
+    (("envoy", "istio"), "Envoy/Istio: downstream TLS handshake failures produce no access-log line; the Istio "
+                         "default TEXT format has no trace id and no peer identity"),
+    (("nginx",), "NGINX: no authn/authz detail unless auth_request variables are logged; $request_id is 32 hex "
+                 "like a trace id"),
+    (("kong",), "Kong: authenticated_entity carries only the credential id; only authorization and "
+                "proxy-authorization headers are redacted"),
+    (("apigw", "api_gateway", "apigateway"), "AWS API Gateway (REST): an unknown path is answered 403 "
+                                             "MISSING_AUTHENTICATION_TOKEN, which looks like an auth failure"),
+    (("traefik",), "Traefik: requests Traefik answers itself have no OriginStatus"),
+)
+
+
+@dataclass(frozen=True)
+class BlindSpotOptions:
+    gateway_ids: tuple[str, ...] = ()
+    """XFCC ``By=`` identities (SPIFFE ids) of the gateway; inferred from the data when empty."""
+    gateway_sources: tuple[str, ...] = ()
+    """Addresses the gateway connects from; a backend peer outside them is a bypass (checked only when given)."""
+
+
+@dataclass
+class BlindSpotReport:
+    coverage: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    gateway_ids: list[str] = field(default_factory=list)
+
+
+def _present(expr: str, name: str, d: Dialect) -> str:
+    if name in LIST_FIELDS:
+        return f"({d.list_len(expr)} > 0)"
+    return f"({expr} IS NOT NULL AND CAST({expr} AS STRING) NOT IN ('', '-'))"
+
+
+def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> BlindSpotReport:
+    """Create ``t_bs`` (g, spot): one row per blind spot of a request group. Needs ``t_hc`` and ``t_keys``."""
+    opts = opts or BlindSpotOptions()
+    d = run.dialect
+    q = d.q
+    report = BlindSpotReport()
+    has_gateway = bool(run.scalar("SELECT count(*) FROM t_hc WHERE layer = 'gateway'"))
+
+    gateway_ids = list(opts.gateway_ids)
+    if not gateway_ids and has_gateway:
+        explode = "explode" if d.name == "spark" else "unnest"
+        rows = run.rows(
+            f"""
+            SELECT b AS by_id, count(*) AS n FROM (
+                SELECT {explode}(x.{q('tls.forwarded_by')}) AS b FROM t_hc x
+                WHERE x.g IN (SELECT g FROM t_hc WHERE layer = 'gateway')) y
+            GROUP BY b ORDER BY n DESC, b
+            """
+        )
+        gateway_ids = [r["by_id"] for r in rows if r["by_id"]]
+    report.gateway_ids = gateway_ids
+
+    run.create("t_tid", "SELECT DISTINCT hop_id, k FROM t_keys WHERE kind = 'trace_id'")
+    run.create(
+        "t_gtrace",
+        """
+        SELECT g, k AS main_tid, first_depth FROM (
+            SELECT c.g, t.k, min(c.depth) AS first_depth,
+                   row_number() OVER (PARTITION BY c.g ORDER BY min(c.depth), count(*) DESC, t.k) AS rn
+            FROM t_hc c JOIN t_tid t ON c.hop_id = t.hop_id GROUP BY c.g, t.k) x
+        WHERE rn = 1
+        """,
+    )
+    run.create(
+        "t_filetrace",
+        "SELECT c.file, count(t.k) AS n FROM t_hc c LEFT JOIN t_tid t ON c.hop_id = t.hop_id GROUP BY c.file",
+    )
+    parts: list[str] = [
+        f"""SELECT c.g, 'propagation_break' AS spot FROM t_hc c
+            JOIN t_gtrace gt ON c.g = gt.g
+            LEFT JOIN t_tid t ON c.hop_id = t.hop_id
+            JOIN t_filetrace ft ON c.file = ft.file
+            WHERE c.depth > gt.first_depth
+              AND ((t.k IS NOT NULL AND t.k <> gt.main_tid)
+                   OR (t.k IS NULL AND (ft.n > 0 OR lower(coalesce(c.{q('trace.source')}, '')) = 'absent')))""",
+        f"SELECT g, 'invalid_traceparent' AS spot FROM t_hc WHERE {q('trace.invalid_reason')} IS NOT NULL",
+    ]
+    if has_gateway:
+        parts.append(
+            """SELECT g, 'gateway_bypass' AS spot FROM t_hc GROUP BY g
+               HAVING bool_or(layer = 'backend' OR (layer = 'mesh' AND coalesce(direction, '') = 'inbound'))
+                  AND NOT bool_or(layer = 'gateway')"""
+        )
+    if gateway_ids:
+        contains_any = " OR ".join(d.list_contains(f"{q('tls.forwarded_by')}", lit(i, d)) for i in gateway_ids)
+        parts.append(
+            f"""SELECT g, 'gateway_bypass' AS spot FROM t_hc
+                WHERE layer IN ('backend', 'mesh') AND {d.list_len(q('tls.forwarded_by'))} > 0 AND NOT ({contains_any})"""
+        )
+    if opts.gateway_sources:
+        src = in_list(opts.gateway_sources, d)
+        parts.append(
+            f"""SELECT g, 'gateway_bypass' AS spot FROM t_hc
+                WHERE layer = 'backend' AND coalesce({q('network.peer.address')}, client) IS NOT NULL
+                  AND coalesce({q('network.peer.address')}, client) NOT IN {src}"""
+        )
+    layers = in_list(IDENTITY_LAYERS, d)
+    for name in IDENTITY_FIELDS:
+        pres = _present(q(name), name, d)
+        parts.append(
+            f"""SELECT c.g, concat('missing_identity:', c.layer, ':', {lit(name, d)}) AS spot
+                FROM t_hc c JOIN (SELECT g, min(CASE WHEN {pres} THEN depth END) AS fd FROM t_hc GROUP BY g) f
+                  ON c.g = f.g
+                WHERE c.layer IN {layers} AND c.depth > f.fd AND NOT {pres}"""
+        )
+    run.create(
+        "t_fpmode",
+        f"""
+        SELECT file, fp FROM (
+            SELECT file, {q('schema.source_fingerprint')} AS fp,
+                   row_number() OVER (PARTITION BY file ORDER BY count(*) DESC, {q('schema.source_fingerprint')}) AS rn
+            FROM t_hc WHERE {q('schema.source_fingerprint')} IS NOT NULL
+            GROUP BY file, {q('schema.source_fingerprint')}) x WHERE rn = 1
+        """,
+    )
+    run.create(
+        "t_tsmode",
+        """
+        SELECT layer, ts_src FROM (
+            SELECT layer, lower(tsrc) AS ts_src,
+                   row_number() OVER (PARTITION BY layer ORDER BY count(*) DESC, lower(tsrc)) AS rn
+            FROM t_hc WHERE tsrc IS NOT NULL AND lower(tsrc) <> 'absent' GROUP BY layer, lower(tsrc)) x
+        WHERE rn = 1
+        """,
+    )
+    parts.append(
+        f"""SELECT c.g, 'schema_drift' AS spot FROM t_hc c
+            LEFT JOIN t_fpmode m ON c.file = m.file
+            LEFT JOIN t_tsmode t ON c.layer = t.layer
+            WHERE (c.{q('schema.source_fingerprint')} IS NOT NULL AND c.{q('schema.source_fingerprint')} <> m.fp)
+               OR (c.tsrc IS NOT NULL AND lower(c.tsrc) <> 'absent' AND lower(c.tsrc) <> t.ts_src)"""
+    )
+    run.create("t_bs", "SELECT DISTINCT g, spot FROM (" + " UNION ALL ".join(parts) + ") u")
+
+    cov_cols = ", ".join(
+        f"avg(CASE WHEN {_present(q(n), n, d)} THEN 1.0 ELSE 0.0 END) AS {q(n)}"
+        for n in COVERAGE_FIELDS
+    )
+    for row in run.rows(f"SELECT layer, count(*) AS hops, {cov_cols} FROM t_hc GROUP BY layer ORDER BY layer"):
+        report.coverage.append(
+            {"layer": row["layer"], "hops": int(row["hops"]),
+             "present": {n: round(float(row[n]), 4) for n in COVERAGE_FIELDS}}
+        )
+    for products, note in BY_DESIGN:
+        if run.scalar(f"SELECT count(*) FROM t_hc WHERE {product_sql(products, d)}"):
+            report.notes.append(note)
+    return report
+
+
+__all__ = ["BY_DESIGN", "COVERAGE_FIELDS", "IDENTITY_FIELDS", "BlindSpotOptions", "BlindSpotReport",
+           "find_blind_spots"]

@@ -1,0 +1,417 @@
+"""Failure classification, table-driven (DESIGN.md "Classify"; reference section 5).
+
+Two steps, both SQL generated from the tables below, so DuckDB and Spark run the same text:
+
+1. **Per hop.** ``SIGNALS`` is an ordered table of vendor signals -> class. The first signal whose conditions hold
+   gives the hop its class, its verbatim vendor reason (the value of the signal's reason field), a tag
+   (``audience``/``scope`` for token-exchange candidates, ``next_hop`` for TLS failures towards the upstream) and
+   whether the hop *produced its status itself*. ``RELAY`` lists the markers of a hop that only relayed its
+   upstream's answer (Envoy ``via_upstream``, Kong ``source=upstream``, Traefik with an ``OriginStatus``,
+   Cloudflare ``OriginResponseStatus`` equal to the edge status ...). Status-only fallbacks come last and never
+   claim to be self-produced, so deeper evidence wins.
+2. **Per request group.** Hops are ordered by depth (layer, then direction, then time). The final status is the
+   outermost hop's. If it is not an error the class is ``none``. Otherwise the failing hop is the shallowest
+   error hop that produced its status itself (the walk down a chain of relays), else the deepest error hop.
+   Cross-hop patterns then apply:
+
+   * **masked failure**: the failing hop is a 5xx dependency/unknown failure but a deeper hop failed authn,
+     authz or token exchange: the deeper hop is the failing hop (an authn failure downstream that surfaces
+     as a 5xx upstream is authn at the downstream hop);
+   * **token exchange**: the failing hop rejected on audience or scope (Envoy
+     ``jwt_authn_access_denied{Audiences_in_Jwt_are_not_allowed}``, ``insufficient_scope``,
+     ``TokenAudienceNotAllowed``) after a shallower hop accepted the token: ``token_exchange``.
+
+Field references in conditions are canonical hop fields (``failure.reason``) or ``raw:<Key>`` for a member of
+``raw.unmapped``; ``a|b`` takes the first non-null. Vendor products are matched by family (``envoy`` matches
+``envoy``, ``istio-envoy`` ...) against ``hop.product`` and ``source.format``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apitrail.trace.engines._sql import Dialect, Runner, in_list, lit
+
+Cond = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One row of the classification table: when ``when`` holds (all conditions), the hop gets ``cls``."""
+
+    id: str
+    cls: str
+    when: tuple[Cond, ...]
+    products: tuple[str, ...] = ()
+    reason: str = ""
+    tag: str = ""
+    self_produced: bool = True
+    doc: str = ""
+
+
+ENVOY = ("envoy", "istio")
+KONG = ("kong",)
+NGINX = ("nginx",)
+HAPROXY = ("haproxy",)
+TRAEFIK = ("traefik",)
+CLOUDFLARE = ("cloudflare",)
+CLOUDFRONT = ("cloudfront",)
+AKAMAI = ("akamai",)
+APIGW = ("apigw", "api_gateway", "apigateway", "api-gateway")
+APIM = ("apim", "azure")
+ALB = ("alb", "elb")
+
+RCD = "failure.reason|raw:response_code_details|raw:RESPONSE_CODE_DETAILS"
+FLAGS = "response.flags|raw:response_flags|raw:RESPONSE_FLAGS"
+TRANSPORT = (
+    "raw:upstream_transport_failure_reason|raw:UPSTREAM_TRANSPORT_FAILURE_REASON|raw:upstream.transport_failure_reason"
+)
+KONG_SOURCE = "failure.origin|raw:source"
+APIGW_TYPE = "failure.reason|raw:error.responseType|raw:responseType|raw:errorResponseType"
+CF_ORIGIN = "upstream.status_codes|raw:OriginResponseStatus"
+CF_SECURITY = "raw:SecurityAction|raw:SecurityActions|raw:WAFAction"
+CF_SOURCES = "raw:SecuritySources|raw:SecuritySource|raw:FirewallMatchesSources"
+CLOUDFRONT_DETAIL = "failure.reason|raw:x-edge-detailed-result-type|raw:x_edge_detailed_result_type"
+APIM_SOURCE = "raw:LastErrorSource|raw:lastErrorSource"
+APIM_REASON = "failure.reason|raw:LastErrorReason"
+AKAMAI_ERR = "failure.reason|raw:errorCode"
+ALB_ERR = "failure.reason|raw:error_reason|raw:classification_reason"
+TRAEFIK_ORIGIN = "upstream.status_codes|raw:OriginStatus"
+
+E4 = ("status", "400", "499")
+E5 = ("status", "500", "599")
+
+SIGNALS: tuple[Signal, ...] = (
+    # --- Envoy / Istio: RESPONSE_CODE_DETAILS and RESPONSE_FLAGS
+    Signal("envoy-jwt-audience", "authz", (("has", RCD, "audiences_in_jwt_are_not_allowed"),), ENVOY, RCD, "audience",
+           doc="jwt_authn returns 403 only for this status; a token-exchange candidate"),
+    Signal("envoy-jwt", "authn", (("has", RCD, "jwt_authn_access_denied"),), ENVOY, RCD),
+    Signal("envoy-jwt-requirement", "authn", (("has", RCD, "failed_jwt_authentication"),), ENVOY, RCD),
+    Signal("envoy-rbac", "authz", (("has", RCD, "rbac_access_denied"),), ENVOY, RCD),
+    Signal("envoy-ext-authz-error", "dependency", (("has", RCD, "ext_authz_error"),), ENVOY, RCD),
+    Signal("envoy-ext-authz", "authz", (("or", ("has", RCD, "ext_authz_denied"), ("flag", FLAGS, "UAEX")),), ENVOY,
+           f"{FLAGS}|{RCD}"),
+    Signal("envoy-tls-upstream", "authn",
+           (("flag", FLAGS, "UF"), ("or", ("has", TRANSPORT, "certificate_verify_failed"),
+                                    ("has", TRANSPORT, "certificate_verify"), ("has", TRANSPORT, "tls_error"),
+                                    ("has", TRANSPORT, "ssl_error"), ("has", TRANSPORT, "handshake"),
+                                    ("has", RCD, "certificate_verify_failed"), ("has", RCD, "tls_error"))),
+           ENVOY, TRANSPORT, "next_hop",
+           doc="UF with a TLS verify failure towards the upstream: identity failure of the next hop"),
+    Signal("envoy-rate-limited", "rate_limited", (("flag", FLAGS, "RL"),), ENVOY, FLAGS),
+    Signal("envoy-rate-limit-service", "dependency", (("flag", FLAGS, "RLSE"),), ENVOY, FLAGS),
+    Signal("envoy-no-route", "routing",
+           (("or", ("flag", FLAGS, "NR"), ("flag", FLAGS, "NC"), ("flag", FLAGS, "NFCF"), ("has", RCD, "route_not_found"),
+             ("has", RCD, "cluster_not_found")),), ENVOY, f"{FLAGS}|{RCD}"),
+    Signal("envoy-downstream-abort", "client_abort",
+           (("or", ("flag", FLAGS, "DC"), ("has", RCD, "downstream_remote_disconnect")),), ENVOY, f"{FLAGS}|{RCD}"),
+    Signal("envoy-upstream", "dependency",
+           (("or", *(("flag", FLAGS, f) for f in ("UH", "UF", "UT", "URX", "UC", "UR", "UO", "UPE", "DF", "LH", "SI",
+                                                  "DT", "OM", "LR")),
+             ("has", RCD, "upstream_reset"), ("has", RCD, "no_healthy_upstream"), ("has", RCD, "response_timeout"),
+             ("has", RCD, "upstream_response_timeout")),), ENVOY, f"{FLAGS}|{RCD}"),
+    # --- Kong: `source` tells who produced the response
+    Signal("kong-authn", "authn", (("in", KONG_SOURCE, "kong", "self", "error", "exit"), ("status", "401", "401")),
+           KONG, KONG_SOURCE),
+    Signal("kong-authz", "authz", (("in", KONG_SOURCE, "kong", "self", "error", "exit"), ("status", "403", "403")),
+           KONG, KONG_SOURCE),
+    Signal("kong-no-route", "routing", (("in", KONG_SOURCE, "kong", "self", "error", "exit"), ("status", "404", "404")),
+           KONG, KONG_SOURCE),
+    Signal("kong-rate-limited", "rate_limited",
+           (("in", KONG_SOURCE, "kong", "self", "error", "exit"), ("status", "429", "429")), KONG, KONG_SOURCE),
+    Signal("kong-upstream-failure", "dependency", (("in", KONG_SOURCE, "kong", "self", "error", "exit"), E5), KONG,
+           KONG_SOURCE, doc="Kong itself answered 5xx: it could not reach or hear from the upstream"),
+    # --- AWS API Gateway: $context.error.responseType
+    Signal("apigw-missing-token-unknown-path", "routing",
+           (("eq", APIGW_TYPE, "MISSING_AUTHENTICATION_TOKEN"), ("null", "http.route|raw:resourcePath|raw:routeKey"),),
+           APIGW, APIGW_TYPE,
+           doc="REST APIs answer an unknown path with 403 Missing Authentication Token: routing, not auth"),
+    Signal("apigw-missing-token", "authn", (("eq", APIGW_TYPE, "MISSING_AUTHENTICATION_TOKEN"),), APIGW, APIGW_TYPE),
+    Signal("apigw-authn", "authn",
+           (("in", APIGW_TYPE, "UNAUTHORIZED", "EXPIRED_TOKEN", "INVALID_SIGNATURE", "INVALID_API_KEY"),), APIGW,
+           APIGW_TYPE),
+    Signal("apigw-authz", "authz", (("in", APIGW_TYPE, "ACCESS_DENIED", "WAF_FILTERED"),), APIGW, APIGW_TYPE),
+    Signal("apigw-routing", "routing", (("in", APIGW_TYPE, "RESOURCE_NOT_FOUND"),), APIGW, APIGW_TYPE),
+    Signal("apigw-throttled", "rate_limited", (("in", APIGW_TYPE, "THROTTLED", "QUOTA_EXCEEDED"),), APIGW, APIGW_TYPE),
+    Signal("apigw-integration", "dependency",
+           (("in", APIGW_TYPE, "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT", "AUTHORIZER_FAILURE",
+             "AUTHORIZER_CONFIGURATION_ERROR"),), APIGW, APIGW_TYPE),
+    # --- Azure APIM: LastErrorSource / LastErrorReason
+    Signal("apim-audience", "authz", (("has", APIM_REASON, "audiencenotallowed"),), APIM, APIM_REASON, "audience"),
+    Signal("apim-validate", "authn",
+           (("in", APIM_SOURCE, "validate-jwt", "validate-client-certificate", "validate-azure-ad-token",
+             "authentication-certificate"),), APIM, APIM_REASON),
+    Signal("apim-rate", "rate_limited", (("in", APIM_SOURCE, "rate-limit", "rate-limit-by-key", "quota",
+                                          "quota-by-key"),), APIM, APIM_REASON),
+    Signal("apim-ip-filter", "authz", (("in", APIM_SOURCE, "ip-filter", "check-header"),), APIM, APIM_REASON),
+    Signal("apim-forward", "dependency", (("in", APIM_SOURCE, "forward-request"),), APIM, APIM_REASON),
+    Signal("apim-no-operation", "routing", (("or", ("has", APIM_REASON, "operationnotfound"),
+                                                     ("has", APIM_REASON, "apinotfound")),), APIM, APIM_REASON),
+    # --- HAProxy: termination state
+    Signal("haproxy-no-server", "routing", (("has", "upstream.address|raw:server_name", "<nosrv>"), E4), HAPROXY,
+           FLAGS),
+    Signal("haproxy-proxy-deny-401", "authn", (("first", FLAGS, "P"), ("status", "401", "401")), HAPROXY, FLAGS),
+    Signal("haproxy-proxy-deny-429", "rate_limited", (("first", FLAGS, "P"), ("status", "429", "429")), HAPROXY, FLAGS),
+    Signal("haproxy-proxy-deny", "authz", (("first", FLAGS, "P"), ("status", "403", "403")), HAPROXY, FLAGS),
+    Signal("haproxy-client-abort", "client_abort", (("first", FLAGS, "C"),), HAPROXY, FLAGS),
+    Signal("haproxy-server", "dependency", (("first", FLAGS, "S"),), HAPROXY, FLAGS),
+    Signal("haproxy-resource", "dependency", (("first", FLAGS, "R", "I"),), HAPROXY, FLAGS),
+    # --- Traefik: OriginStatus absent means Traefik answered itself
+    Signal("traefik-no-router", "routing", (("null", TRAEFIK_ORIGIN), ("status", "404", "404")), TRAEFIK,
+           "raw:RouterName|http.response.status_code"),
+    Signal("traefik-authn", "authn", (("null", TRAEFIK_ORIGIN), ("status", "401", "401")), TRAEFIK,
+           "http.response.status_code"),
+    Signal("traefik-authz", "authz", (("null", TRAEFIK_ORIGIN), ("status", "403", "403")), TRAEFIK,
+           "http.response.status_code"),
+    Signal("traefik-rate", "rate_limited", (("null", TRAEFIK_ORIGIN), ("status", "429", "429")), TRAEFIK,
+           "http.response.status_code"),
+    Signal("traefik-upstream", "dependency", (("null", TRAEFIK_ORIGIN), E5), TRAEFIK, "http.response.status_code"),
+    # --- Cloudflare
+    Signal("cloudflare-mtls", "authn",
+           (("in", "tls.client.verify_result|raw:ClientMTLSAuthStatus", "absent", "untrusted", "notyetvalid",
+             "expired"), E4), CLOUDFLARE, "tls.client.verify_result|raw:ClientMTLSAuthStatus"),
+    Signal("cloudflare-rate", "rate_limited", (("has", CF_SOURCES, "ratelimit"),), CLOUDFLARE, CF_SOURCES),
+    Signal("cloudflare-security", "authz",
+           (("or", ("in", CF_SECURITY, "block", "managed_challenge", "challenge", "jschallenge", "drop"),
+             ("has", CF_SECURITY, "block"), ("in", "authz.decision", "deny")),), CLOUDFLARE,
+           f"{CF_SOURCES}|{CF_SECURITY}"),
+    Signal("cloudflare-origin-unreachable", "dependency", (("in", CF_ORIGIN, "0"), E5), CLOUDFLARE, CF_ORIGIN,
+           doc="OriginResponseStatus 0: no response from the origin"),
+    Signal("cloudflare-client-abort", "client_abort", (("status", "499", "499"),), CLOUDFLARE,
+           "http.response.status_code"),
+    # --- CloudFront: x-edge-detailed-result-type
+    Signal("cloudfront-origin", "dependency", (("prefix", CLOUDFRONT_DETAIL, "origin"),), CLOUDFRONT, CLOUDFRONT_DETAIL),
+    Signal("cloudfront-client", "client_abort",
+           (("or", ("prefix", CLOUDFRONT_DETAIL, "clienthungup"), ("prefix", CLOUDFRONT_DETAIL, "clientcommerror"),
+             ("status", "0", "0")),), CLOUDFRONT, CLOUDFRONT_DETAIL),
+    Signal("cloudfront-geo", "authz", (("prefix", CLOUDFRONT_DETAIL, "clientgeoblocked"),), CLOUDFRONT,
+           CLOUDFRONT_DETAIL),
+    Signal("cloudfront-limit", "rate_limited",
+           (("in", CLOUDFRONT_DETAIL, "limitexceeded", "capacityexceeded"),), CLOUDFRONT, CLOUDFRONT_DETAIL),
+    # --- Akamai DataStream 2: errorCode
+    Signal("akamai-denied", "authz", (("has", AKAMAI_ERR, "err_access_denied"),), AKAMAI, AKAMAI_ERR),
+    Signal("akamai-origin", "dependency",
+           (("or", ("has", AKAMAI_ERR, "err_connect"), ("has", AKAMAI_ERR, "err_read_timeout"),
+             ("has", AKAMAI_ERR, "err_dns"), ("has", AKAMAI_ERR, "err_zero_size_object")),), AKAMAI, AKAMAI_ERR),
+    # --- AWS ALB
+    Signal("alb-auth", "authn", (("prefix", ALB_ERR, "auth"),), ALB, ALB_ERR),
+    Signal("alb-target", "dependency", (("or", ("prefix", ALB_ERR, "target"), ("prefix", ALB_ERR, "lambda")),), ALB,
+           ALB_ERR),
+    Signal("alb-client-abort", "client_abort", (("status", "460", "460"),), ALB, "http.response.status_code"),
+    # --- NGINX (and nginx-ingress): no upstream means nginx answered itself
+    Signal("nginx-client-cert", "authn", (("status", "495", "496"),), NGINX, "tls.client.verify_result"),
+    Signal("nginx-client-abort", "client_abort", (("status", "499", "499"),), NGINX, "http.response.status_code"),
+    Signal("nginx-local-401", "authn", (("null", "upstream.status_codes|upstream.address"), ("status", "401", "401")),
+           NGINX, "http.response.status_code"),
+    Signal("nginx-local-403", "authz", (("null", "upstream.status_codes|upstream.address"), ("status", "403", "403")),
+           NGINX, "http.response.status_code"),
+    Signal("nginx-local-404", "routing",
+           (("null", "upstream.status_codes|upstream.address"), ("status", "404", "404")), NGINX,
+           "http.response.status_code"),
+    Signal("nginx-local-421", "routing", (("status", "421", "421"),), NGINX, "http.response.status_code"),
+    Signal("nginx-limit", "rate_limited", (("null", "upstream.status_codes|upstream.address"), ("status", "429", "429")),
+           NGINX, "http.response.status_code"),
+    Signal("nginx-no-upstream-5xx", "dependency", (("null", "upstream.status_codes|upstream.address"), E5), NGINX,
+           "http.response.status_code"),
+    # --- generic decision fields set by any parser
+    Signal("tls-client-verify", "authn",
+           (("or", ("prefix", "tls.client.verify_result", "failed"),
+             ("in", "tls.client.verify_result", "untrusted", "expired", "notyetvalid")), E4), (),
+           "tls.client.verify_result"),
+    Signal("authn-failure", "authn", (("eq", "authn.result", "failure"), E4), (), "failure.reason|authn.mechanism"),
+    Signal("audience-mismatch", "authz",
+           (("or", ("has", "failure.reason|raw:error|raw:message|raw:msg", "insufficient_scope"),
+             ("has", "failure.reason|raw:error|raw:message|raw:msg", "invalid_audience"),
+             ("has", "failure.reason|raw:error|raw:message|raw:msg", "audience")), ("status", "401", "403")), (),
+           "failure.reason|raw:error|raw:message|raw:msg", "audience"),
+    Signal("sts-invalid-target", "token_exchange",
+           (("has", "failure.reason|raw:error|raw:message|raw:msg", "invalid_target"),), (),
+           "failure.reason|raw:error|raw:message|raw:msg"),
+    Signal("authz-deny", "authz", (("eq", "authz.decision", "deny"), E4), (), "authz.policy|failure.reason"),
+    # --- parser-provided class, then status-only fallbacks (never claim the status as self-produced)
+    Signal("parser-class", "@failure.class",
+           (("notnull", "failure.class"), ("notin", "failure.class", "none", "unknown")), (), "failure.reason",
+           self_produced=False),
+    Signal("status-401", "authn", (("status", "401", "401"),), (), "failure.reason|http.response.status_code",
+           self_produced=False),
+    Signal("status-407", "authn", (("status", "407", "407"),), (), "failure.reason|http.response.status_code",
+           self_produced=False),
+    Signal("status-403", "authz", (("status", "403", "403"),), (), "failure.reason|http.response.status_code",
+           self_produced=False),
+    Signal("status-404", "routing", (("status", "404", "405"),), (), "failure.reason|http.response.status_code",
+           self_produced=False),
+    Signal("status-429", "rate_limited", (("status", "429", "429"),), (), "failure.reason|http.response.status_code",
+           self_produced=False),
+    Signal("status-client-abort", "client_abort", (("or", ("status", "499", "499"), ("status", "0", "0")),), (),
+           "failure.reason|http.response.status_code", self_produced=False),
+    Signal("status-5xx", "dependency", (E5,), (), "failure.reason|http.response.status_code", self_produced=False),
+)
+"""The classification table, first match wins. ``@failure.class`` takes the class the parser already set."""
+
+RELAY: tuple[tuple[tuple[str, ...], tuple[Cond, ...]], ...] = (
+    (ENVOY, (("eq", RCD, "via_upstream"),)),
+    (KONG, (("in", KONG_SOURCE, "upstream", "service"),)),
+    (TRAEFIK, (("notnull", TRAEFIK_ORIGIN),)),
+    (NGINX, (("notnull", "upstream.status_codes"), ("notin", "upstream.status_codes", "-"))),
+    (HAPROXY, (("first", FLAGS, "-"),)),
+    (CLOUDFLARE, (("notnull", CF_ORIGIN), ("notin", CF_ORIGIN, "0"))),
+)
+"""Markers that a hop relayed its upstream's status (checked before the signals' self_produced flag)."""
+
+AUTH_CLASSES = ("authn", "authz", "token_exchange")
+TOKEN_TAGS = ("audience", "scope")
+
+
+def field_expr(ref: str, d: Dialect) -> str:
+    """SQL for a field reference: canonical name, ``raw:<Key>``, or alternatives ``a|b``; always a string."""
+    parts = []
+    for alt in ref.split("|"):
+        if alt.startswith("raw:"):
+            parts.append(d.json_str(d.q("raw.unmapped"), alt[4:]))
+        else:
+            parts.append(f"CAST({d.q(alt)} AS STRING)")
+    inner = parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
+    # Empty strings and "-" are how logs spell "absent".
+    return f"(CASE WHEN trim({inner}) IN ('', '-') THEN NULL ELSE {inner} END)"
+
+
+def _norm(expr: str) -> str:
+    return f"replace(lower({expr}), ' ', '_')"
+
+
+def cond_sql(c: Cond, d: Dialect) -> str:
+    op = c[0]
+    if op == "or":
+        return "(" + " OR ".join(cond_sql(tuple(x), d) for x in c[1:]) + ")"
+    if op == "status":
+        lo, hi = int(c[1]), int(c[2])
+        return f"(status BETWEEN {lo} AND {hi})"
+    f = field_expr(c[1], d)
+    if op == "has":
+        return f"coalesce(instr({_norm(f)}, {lit(c[2].lower().replace(' ', '_'), d)}) > 0, false)"
+    if op == "eq":
+        return f"coalesce(lower({f}) = {lit(c[2].lower(), d)}, false)"
+    if op == "in":
+        return f"coalesce(lower({f}) IN {in_list([v.lower() for v in c[2:]], d)}, false)"
+    if op == "notin":
+        return f"coalesce(lower({f}) NOT IN {in_list([v.lower() for v in c[2:]], d)}, true)"
+    if op == "prefix":
+        v = c[2].lower()
+        return f"coalesce(substr(lower({f}), 1, {len(v)}) = {lit(v, d)}, false)"
+    if op == "first":
+        return f"coalesce(upper(substr({f}, 1, 1)) IN {in_list([x.upper() for x in c[2:]], d)}, false)"
+    if op == "flag":
+        # Envoy flags are a comma list ("UF,URX"); tolerate spaces.
+        return f"coalesce(instr(concat(',', replace(upper({f}), ' ', ''), ','), {lit(',' + c[2].upper() + ',', d)}) > 0, false)"
+    if op == "null":
+        return f"({f} IS NULL)"
+    if op == "notnull":
+        return f"({f} IS NOT NULL)"
+    raise ValueError(f"unknown condition op {op!r}")
+
+
+def product_sql(products: tuple[str, ...], d: Dialect) -> str:
+    if not products:
+        return "true"
+    hay = f"lower(concat(coalesce({d.q('hop.product')}, ''), ' ', coalesce({d.q('source.format')}, '')))"
+    return "(" + " OR ".join(f"instr({hay}, {lit(p, d)}) > 0" for p in products) + ")"
+
+
+def signal_sql(s: Signal, d: Dialect) -> str:
+    return "(" + " AND ".join([product_sql(s.products, d), *(cond_sql(c, d) for c in s.when)]) + ")"
+
+
+def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> str:
+    """SELECT list items computing sig (signal id), hop_class, hop_reason, tag and hop_self for one hop."""
+    whens = [(signal_sql(s, d), s) for s in signals]
+    sig = "CASE " + " ".join(f"WHEN {w} THEN {lit(s.id, d)}" for w, s in whens) + " END"
+    cls = "CASE " + " ".join(
+        f"WHEN {w} THEN {field_expr('failure.class', d) if s.cls.startswith('@') else lit(s.cls, d)}" for w, s in whens
+    ) + " ELSE 'none' END"
+    reason = "CASE " + " ".join(f"WHEN {w} THEN {field_expr(s.reason or 'failure.reason', d)}" for w, s in whens) + " END"
+    tag = "CASE " + " ".join(f"WHEN {w} THEN {lit(s.tag, d)}" for w, s in whens if s.tag) + " ELSE '' END"
+    relay = " OR ".join(
+        "(" + " AND ".join([product_sql(p, d), *(cond_sql(c, d) for c in conds)]) + ")" for p, conds in RELAY
+    )
+    self_sig = "CASE " + " ".join(f"WHEN {w} THEN {'true' if s.self_produced else 'false'}" for w, s in whens) + \
+        " ELSE false END"
+    hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN {relay} THEN false ELSE {self_sig} END"
+    return f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
+
+
+def classify(run: Runner) -> None:
+    """Create ``t_hc`` (per hop: group, depth, class, reason, self) and ``t_gc`` (per group: failing hop and class).
+
+    Needs ``t_h`` and ``t_hg`` from :func:`apitrail.trace.correlate.correlate`.
+    """
+    d = run.dialect
+    q = d.q
+    token_ok = (
+        f"(lower(coalesce({q('authn.result')}, '')) = 'success' OR "
+        f"(coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}) IS NOT NULL "
+        f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT is_err))"
+    )
+    run.create(
+        "t_hc0",
+        f"""
+        SELECT h.*, hg.g, hg.heur,
+               (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err,
+               {hop_class_select(d)}
+        FROM t_h h JOIN t_hg hg ON h.hop_id = hg.hop_id
+        """,
+    )
+    run.create(
+        "t_hc",
+        f"""
+        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, dir_rank, ts, file, line) AS depth,
+               {token_ok} AS token_ok
+        FROM t_hc0 x
+        """,
+    )
+    auth = in_list(AUTH_CLASSES, d)
+    run.create(
+        "t_gc0",
+        f"""
+        SELECT g,
+               min_by(status, depth) AS final_status,
+               min_by(is_err, depth) AS final_err,
+               min(CASE WHEN hop_self AND is_err THEN depth END) AS self_depth,
+               max(CASE WHEN is_err THEN depth END) AS deepest_err,
+               max(CASE WHEN is_err AND hop_class IN {auth} THEN depth END) AS deepest_auth,
+               max(depth) AS max_depth
+        FROM t_hc GROUP BY g
+        """,
+    )
+    run.create(
+        "t_gc1",
+        f"""
+        SELECT a.*, c.hop_class AS cand_class, c.status AS cand_status,
+               CASE WHEN NOT a.final_err THEN NULL
+                    WHEN c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500
+                         AND a.deepest_auth > a.cand_depth THEN a.deepest_auth
+                    ELSE a.cand_depth END AS fail_depth,
+               CASE WHEN a.final_err AND c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500
+                         AND a.deepest_auth > a.cand_depth THEN a.cand_depth END AS masked_by_depth
+        FROM (SELECT x.*, coalesce(x.self_depth, x.deepest_err, x.max_depth) AS cand_depth FROM t_gc0 x) a
+        LEFT JOIN t_hc c ON c.g = a.g AND c.depth = a.cand_depth
+        """,
+    )
+    tags = in_list(TOKEN_TAGS, d)
+    run.create(
+        "t_gc",
+        f"""
+        SELECT b.g, b.final_status, b.fail_depth, b.masked_by_depth, f.sig, f.hop_reason AS reason, f.tag,
+               f.layer AS fail_layer, f.hop_id AS fail_hop_id,
+               acc.accept_depth,
+               CASE WHEN b.fail_depth IS NULL THEN 'none'
+                    WHEN f.tag IN {tags} AND acc.accept_depth < b.fail_depth THEN 'token_exchange'
+                    ELSE coalesce(f.hop_class, 'unknown') END AS class
+        FROM t_gc1 b
+        LEFT JOIN t_hc f ON f.g = b.g AND f.depth = b.fail_depth
+        LEFT JOIN (SELECT g, min(CASE WHEN token_ok THEN depth END) AS accept_depth FROM t_hc GROUP BY g) acc
+          ON acc.g = b.g
+        """,
+    )
+
+
+__all__ = ["AUTH_CLASSES", "RELAY", "SIGNALS", "Signal", "classify", "cond_sql", "field_expr", "hop_class_select"]

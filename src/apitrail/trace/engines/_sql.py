@@ -1,0 +1,85 @@
+"""SQL dialects and runners shared by the DuckDB and Spark engines.
+
+The correlation, classification and blind-spot steps are written once as SQL text. The few functions that
+differ between DuckDB and Spark SQL (identifier quoting, epoch seconds, JSON extraction, list helpers) go
+through a :class:`Dialect`, so both engines run the same logical plan and give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The handful of spellings that differ between DuckDB and Spark SQL."""
+
+    name: str  # "duckdb" | "spark"
+
+    def q(self, column: str) -> str:
+        """Quote a canonical dotted column name (``trace.id``)."""
+        if self.name == "spark":
+            return f"`{column}`"
+        return f'"{column}"'
+
+    def epoch(self, expr: str) -> str:
+        """Seconds since the epoch (with fraction) of a timestamp expression."""
+        if self.name == "spark":
+            return f"CAST({expr} AS DOUBLE)"
+        return f"epoch({expr})"
+
+    def json_str(self, expr: str, key: str) -> str:
+        """One top-level string member of a JSON text column (``raw.unmapped``)."""
+        if self.name == "spark":
+            return f"get_json_object({expr}, '$.{key}')"
+        return f"json_extract_string({expr}, '$.\"{key}\"')"
+
+    def list_len(self, expr: str) -> str:
+        if self.name == "spark":
+            # NOTE: size(NULL) is -1 in Spark unless ANSI mode; clamp so both engines give 0.
+            return f"greatest(coalesce(size({expr}), 0), 0)"
+        return f"coalesce(len({expr}), 0)"
+
+    def list_contains(self, arr: str, value: str) -> str:
+        if self.name == "spark":
+            return f"coalesce(array_contains({arr}, {value}), false)"
+        return f"coalesce(list_contains({arr}, {value}), false)"
+
+    def list_first(self, arr: str) -> str:
+        if self.name == "spark":
+            return f"element_at({arr}, 1)"
+        return f"{arr}[1]"
+
+
+DUCKDB = Dialect("duckdb")
+SPARK = Dialect("spark")
+
+
+def lit(value: str, dialect: Dialect = DUCKDB) -> str:
+    """A SQL string literal. Spark treats backslash as an escape inside literals; DuckDB does not."""
+    if dialect.name == "spark":
+        value = value.replace("\\", "\\\\")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_list(values: Iterable[str], dialect: Dialect = DUCKDB) -> str:
+    return "(" + ", ".join(lit(v, dialect) for v in values) + ")"
+
+
+class Runner(Protocol):
+    """What the pipeline needs from an engine: create a named table from a SELECT, and fetch rows."""
+
+    dialect: Dialect
+
+    def create(self, name: str, select_sql: str) -> None: ...
+
+    def rows(self, select_sql: str) -> list[dict[str, Any]]: ...
+
+    def scalar(self, select_sql: str) -> Any: ...
+
+    def drop(self, name: str) -> None: ...
+
+
+__all__ = ["DUCKDB", "SPARK", "Dialect", "Runner", "in_list", "lit"]
