@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime
+
 import duckdb
+import pyarrow as pa
 
 from apitrail.errors import StoreError
 from apitrail.trace.engines._sql import DUCKDB, Dialect
+from apitrail.trace.schema import HOP_SCHEMA
 
 
 class DuckDBRunner:
@@ -43,6 +47,35 @@ class DuckDBRunner:
         self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+def hop_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """A pyarrow table in ``HOP_SCHEMA`` from hop dicts keyed by canonical field names (missing keys are null).
+
+    Timestamps may be given as ISO strings. Unknown keys are an error (they would be silently lost otherwise).
+    """
+    names = set(HOP_SCHEMA.names)
+    for r in rows:
+        extra = set(r) - names
+        if extra:
+            raise ValueError(f"not canonical hop fields: {sorted(extra)}")
+    cols = {}
+    for f in HOP_SCHEMA:
+        vals = [r.get(f.name) for r in rows]
+        if pa.types.is_timestamp(f.type):
+            vals = [datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) else v for v in vals]
+        cols[f.name] = pa.array(vals, type=f.type)
+    return pa.table(cols, schema=HOP_SCHEMA)
+
+
+def load_hops(con: duckdb.DuckDBPyConnection, table: pa.Table | list[dict[str, Any]], name: str = "hops") -> None:
+    """Create (or replace) the table ``name`` with the canonical hop columns from an Arrow table or dicts."""
+    data = hop_table(table) if isinstance(table, list) else table
+    con.register("_apitrail_hops_in", data)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _apitrail_hops_in")
+    finally:
+        con.unregister("_apitrail_hops_in")
+
+
 def analyze_connection(con: duckdb.DuckDBPyConnection, source: str = "hops", options: Any = None) -> Any:
     """Correlate, classify and find blind spots over the ``hops`` table of ``con``; see engines.analyze."""
     from apitrail.trace.engines._pipeline import analyze
@@ -50,4 +83,4 @@ def analyze_connection(con: duckdb.DuckDBPyConnection, source: str = "hops", opt
     return analyze(DuckDBRunner(con), source=source, options=options)
 
 
-__all__ = ["DuckDBRunner", "analyze_connection"]
+__all__ = ["DuckDBRunner", "analyze_connection", "hop_table", "load_hops"]
