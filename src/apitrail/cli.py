@@ -10,6 +10,7 @@ import typer
 
 from apitrail import __version__
 from apitrail.errors import ApitrailError, UsageError
+from apitrail.scan.baseline import app as baseline_app
 from apitrail.trace.cli import app as trace_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(trace_app, name="trace")
+app.add_typer(baseline_app, name="baseline")
 
 
 @app.callback()

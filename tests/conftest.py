@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test session uses its own facts cache and fingerprint key: no state leaks between runs."""
+    cache = tmp_path_factory.getbasetemp() / "apitrail-cache"
+    monkeypatch.setenv("APITRAIL_CACHE_DIR", str(cache))
+    monkeypatch.setenv("APITRAIL_FP_KEY", os.environ.get("APITRAIL_FP_KEY", "test-key-not-secret-0123456789abcdef"))
