@@ -272,10 +272,8 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
     n = len(t.names)
     gs = [f"g{i}" for i in range(n)]
     body = ["def parse(line):", "    m = _match(line)", "    if m is None:", "        return None"]
-    if n == 1:
-        body.append("    g0 = m.group(1)")
-    else:
-        body.append(f"    {', '.join(gs)}, = m.groups()")
+    body.append("    vals = m.groups()")
+    body.append(f"    {', '.join(gs)}, = vals")
     for i in sorted(t.quoted):
         g = gs[i]
         body.append(f"    if {g} and {g}[0] == '\"': {g} = {g}[1:-1].replace('\\\\\"', '\"')")
@@ -283,7 +281,10 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
         for g in gs:
             body.append(f"    if {g} and '\\\\' in {g}: {g} = _unesc({g})")
     raw_items = ", ".join(f"{name!r}: {g}" for name, g in zip(t.names, gs, strict=True))
-    body.append(f"    rec = {{'raw': {{{raw_items}}}}}")
+    body.append(f"    raw = {{{raw_items}}}")
+    # raw holds strings only: fields of optional parts the line did not have are left out.
+    body.append("    if None in vals: raw = {k: v for k, v in raw.items() if v is not None}")
+    body.append("    rec = {'raw': raw}")
     for i, (g, apply) in enumerate(zip(gs, t.appliers, strict=True)):
         if apply is None:
             continue

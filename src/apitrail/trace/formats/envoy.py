@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, flatten, loads_object
 from apitrail.trace.formats._template_utils import (
     Applier,
     CompiledTemplate,
     MultiTemplateParser,
     Record,
     apply_target,
-    first_match_score,
     header_applier,
     put,
     put_epoch,
@@ -264,7 +263,7 @@ BUILTIN_ISTIO = tuple(
 # --------------------------------------------------------------------------------------------- JSON
 
 
-def _flatten(obj: dict[str, object], prefix: str = "") -> dict[str, object]:
+def _flatten(obj: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     out: dict[str, object] = {}
     for k, v in obj.items():
         key = f"{prefix}{k}"
@@ -275,22 +274,10 @@ def _flatten(obj: dict[str, object], prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
 class JsonKeyMap:
     """Key -> applier for Envoy JSON logs; a value that mixes text and operators is matched with a sub-template."""
 
-    def __init__(self, json_format: dict[str, object]) -> None:
+    def __init__(self, json_format: Mapping[str, object]) -> None:
         self.appliers: dict[str, Applier] = {}
         self.templates: dict[str, CompiledTemplate] = {}
         for key, spec in _flatten(json_format).items():
@@ -308,15 +295,9 @@ class JsonKeyMap:
         line = line.strip()
         if not line:
             return None
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise Reject("line is not valid JSON") from exc
-        if not isinstance(obj, dict):
-            raise Reject("JSON line is not an object")
-        flat = _flatten(obj)
-        raw = {k: _as_text(v) for k, v in flat.items()}
-        rec: Record = {"raw": raw}
+        obj = loads_object(line)
+        raw = flatten(obj)
+        rec: Record = {"raw": raw, "in.raw_json": obj}
         for key, value in raw.items():
             if not value or value == "-":
                 continue
@@ -328,7 +309,7 @@ class JsonKeyMap:
                 if sub is not None:
                     sub.pop("raw", None)
                     rec.update(sub)
-        if not any(k != "raw" for k in rec):
+        if len(rec) == 2:
             raise Reject("JSON object has none of the configured access log keys")
         return rec
 
@@ -375,39 +356,61 @@ def _text_parser(templates: tuple[CompiledTemplate, ...], what: str) -> Callable
 
 
 def _make_envoy(options: FormatOptions) -> Callable[[str], Record | None]:
-    template_text = getattr(options, "template", None)
-    if template_text:
-        try:
-            template = compile_format_string(template_text, "user")
-        except ValueError as exc:
-            raise Reject(f"cannot compile the Envoy format string: {exc}") from exc
-        return _text_parser((template,), "Envoy format string")
     return _text_parser((BUILTIN_ENVOY, *BUILTIN_ISTIO), "Envoy default")
 
 
 def _make_istio(options: FormatOptions) -> Callable[[str], Record | None]:
-    if getattr(options, "template", None):
-        return _make_envoy(options)
     return _text_parser((*BUILTIN_ISTIO, BUILTIN_ENVOY), "Istio default")
 
 
 def _make_json(options: FormatOptions) -> Callable[[str], Record | None]:
-    template_text = getattr(options, "template", None)
-    spec: dict[str, object] = dict(ISTIO_JSON_KEYS)
-    if template_text:
+    return JsonKeyMap(ISTIO_JSON_KEYS).parse
+
+
+def _looks_like_json_format(text: str) -> bool:
+    stripped = text.strip()
+    return stripped.startswith("{") or "json_format" in stripped or "jsonFormat" in stripped
+
+
+def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
+    """Parser of the user's Envoy format (``--log-format GLOB=envoy:@fmt``): a text format string, or a
+    ``json_format`` mapping (JSON or YAML) for JSON access logs. Without a template: the default text formats."""
+    text = options.template
+    if not text:
+        return _make_envoy(options)
+    if _looks_like_json_format(text):
         try:
-            spec = _json_format_from(template_text)
+            return JsonKeyMap(_json_format_from(text)).parse
         except ValueError as exc:
             raise Reject(f"cannot read the Envoy json_format: {exc}") from exc
-    return JsonKeyMap(spec).parse
+    try:
+        template = compile_format_string(text, "user")
+    except ValueError as exc:
+        raise Reject(f"cannot compile the Envoy format string: {exc}") from exc
+    return _text_parser((template,), "Envoy format string")
+
+
+def _weighted_score(primary: tuple[CompiledTemplate, ...], secondary: tuple[CompiledTemplate, ...],
+                    first_lines: list[str]) -> float:
+    """Lines of the primary variants count 1, lines of the sibling variants 0.9 (files mix edge and sidecar)."""
+    body = [strip_eol(x) for x in first_lines if x.strip()]
+    if not body:
+        return 0.0
+    total = 0.0
+    for line in body:
+        if any(t.regex.fullmatch(line) for t in primary):
+            total += 1.0
+        elif any(t.regex.fullmatch(line) for t in secondary):
+            total += 0.9
+    return total / len(body)
 
 
 def _detect_envoy(first_lines: list[str]) -> float:
-    return 0.9 * first_match_score([BUILTIN_ENVOY], [strip_eol(x) for x in first_lines])
+    return 0.9 * _weighted_score((BUILTIN_ENVOY,), BUILTIN_ISTIO, first_lines)
 
 
 def _detect_istio(first_lines: list[str]) -> float:
-    return 0.95 * first_match_score(BUILTIN_ISTIO, [strip_eol(x) for x in first_lines])
+    return 0.95 * _weighted_score(BUILTIN_ISTIO, (BUILTIN_ENVOY,), first_lines)
 
 
 def _detect_json(first_lines: list[str]) -> float:
@@ -433,7 +436,7 @@ FORMATS = (
         layer="proxy",
         product="envoy",
         kind="text",
-        doc="Envoy access log: the default text format, or any format string given as a user template.",
+        doc="Envoy access log in the default text format.",
         detect=_detect_envoy,
         make_parser=_make_envoy,
     ),
@@ -451,9 +454,19 @@ FORMATS = (
         layer="mesh",
         product="envoy",
         kind="json",
-        doc="Envoy/Istio JSON access log; keys mapped through the user's json_format, else Istio's default keys.",
+        doc="Envoy/Istio JSON access log with Istio's default keys (a user json_format goes to envoy_template).",
         detect=_detect_json,
         make_parser=_make_json,
+    ),
+    LogFormat(
+        name="envoy_template",
+        layer="proxy",
+        product="envoy",
+        kind="text",
+        doc="Envoy access log in a user format string or json_format mapping, compiled to a regex or a key map.",
+        detect=lambda first_lines: 0.0,
+        make_parser=_make_template,
+        template_kind="envoy",
     ),
 )
 

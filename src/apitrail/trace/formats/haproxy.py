@@ -144,7 +144,9 @@ def fetch_applier(expr: str) -> Applier | None:
 
 
 def _split_top(expr: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for c in expr:
         if c == "," and depth == 0:
             out.append("".join(cur))
@@ -303,14 +305,18 @@ def _line_parser(parse: Callable[[str], Record | None], what: str) -> Callable[[
 
 
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
-    template_text = getattr(options, "template", None)
-    if template_text:
-        try:
-            template = compile_template(template_text)
-        except ValueError as exc:
-            raise Reject(f"cannot compile the HAProxy log-format: {exc}") from exc
-        return _line_parser(template.parse, "log-format")
     return _line_parser(MultiTemplateParser((_HTTP, _TCP)), "HTTP/TCP log")
+
+
+def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
+    """Parser of the user's ``log-format`` line (``--log-format GLOB=haproxy:@haproxy.cfg``)."""
+    if not options.template:
+        return _make_parser(options)
+    try:
+        template = compile_template(options.template)
+    except ValueError as exc:
+        raise Reject(f"cannot compile the HAProxy log-format: {exc}") from exc
+    return _line_parser(template.parse, "log-format")
 
 
 def _detect(first_lines: list[str]) -> float:
@@ -328,9 +334,19 @@ FORMATS = (
         layer="proxy",
         product="haproxy",
         kind="text",
-        doc="HAProxy HTTP/TCP logs (syslog prefix optional), or any log-format line given as a user template.",
+        doc="HAProxy HTTP and TCP logs (option httplog / tcplog), syslog prefix optional.",
         detect=_detect,
         make_parser=_make_parser,
+    ),
+    LogFormat(
+        name="haproxy_template",
+        layer="proxy",
+        product="haproxy",
+        kind="text",
+        doc="HAProxy log in a user log-format line (config text), compiled to one regex.",
+        detect=lambda first_lines: 0.0,
+        make_parser=_make_template,
+        template_kind="haproxy",
     ),
 )
 

@@ -46,7 +46,6 @@ from apitrail.trace.formats._template_utils import (
     put_cookie_named,
     put_epoch,
     put_host,
-    put_int,
     put_seconds,
     put_status,
     request_id,
@@ -333,14 +332,18 @@ def _line_parser(template: CompiledTemplate, what: str) -> Callable[[str], Recor
 
 
 def _make_nginx(options: FormatOptions) -> Callable[[str], Record | None]:
-    template_text = getattr(options, "template", None)
-    if template_text:
-        try:
-            template = compile_template(template_text, getattr(options, "template_name", None))
-        except ValueError as exc:
-            raise Reject(f"cannot compile the nginx log_format: {exc}") from exc
-        return _line_parser(template, f"log_format {template.label!r}")
     return _line_parser(_COMBINED, "combined")
+
+
+def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
+    """Parser of the user's ``log_format`` (``--log-format GLOB=nginx:@nginx.conf``); combined without one."""
+    if not options.template:
+        return _make_nginx(options)
+    try:
+        template = compile_template(options.template, options.settings.get("log_format_name"))
+    except ValueError as exc:
+        raise Reject(f"cannot compile the nginx log_format: {exc}") from exc
+    return _line_parser(template, f"log_format {template.label!r}")
 
 
 def _make_ingress(options: FormatOptions) -> Callable[[str], Record | None]:
@@ -361,9 +364,19 @@ FORMATS = (
         layer="proxy",
         product="nginx",
         kind="text",
-        doc="NGINX combined/main access log, or any log_format directive given as a user template.",
+        doc="NGINX combined access log (also common, and main with $http_x_forwarded_for).",
         detect=_detect_combined,
         make_parser=_make_nginx,
+    ),
+    LogFormat(
+        name="nginx_template",
+        layer="proxy",
+        product="nginx",
+        kind="text",
+        doc="NGINX access log in a user log_format directive (config text), compiled to one regex.",
+        detect=lambda first_lines: 0.0,
+        make_parser=_make_template,
+        template_kind="nginx",
     ),
     LogFormat(
         name="nginx_ingress",

@@ -1,0 +1,208 @@
+"""AWS Application Load Balancer access logs (also the shared tokenizer of the CLB and NLB formats).
+
+One line per request, space-separated, strings in double quotes, ``-`` for an absent value, fields in the
+documented order: ``type time elb client:port target:port request_processing_time target_processing_time
+response_processing_time elb_status_code target_status_code received_bytes sent_bytes "request" "user_agent"
+ssl_cipher ssl_protocol target_group_arn "trace_id" "domain_name" "chosen_cert_arn" matched_rule_priority
+request_creation_time "actions_executed" "redirect_url" "error_reason" "target:port_list"
+"target_status_code_list" "classification" "classification_reason" conn_trace_id``, then newer fields
+(``"transformed_host" "transformed_uri" "request_transform_status"``). AWS says to ignore unexpected trailing
+fields, so any extra field is kept in raw as ``field_<n>``; older lines with fewer fields are accepted too.
+
+Identity and failure fields:
+
+* ``trace_id`` is the ``X-Amzn-Trace-Id`` value (``Root=1-<8 hex time>-<24 hex>``; ``Self=`` when the ALB
+  generated it): the join key towards targets that log the header (the core turns ``Root`` into a W3C id);
+* ``conn_trace_id`` (``TID_...``) joins the access log with the ALB *connection* log, where mTLS verification
+  lives (``leaf_client_cert_subject``, ``tls_verify_status``); with mTLS passthrough the certificate reaches the
+  target in ``X-Amzn-Mtls-Clientcert``;
+* failure: ``elb_status_code`` vs ``target_status_code`` (``-`` = the target never answered), ``error_reason``
+  (``AuthInvalidIdToken``, ``AuthUnauthorizedError``, ``TargetConnectionErrorCode``, ``LambdaAccessDenied``...,
+  kept verbatim in ``failure.reason``), ``actions_executed`` (``waf``, ``authenticate``, ``forward``,
+  ``fixed-response``, ``waf-failed``...), ``classification`` (desync mitigation);
+* time: ``request_creation_time`` is when the request arrived (used as the timestamp), ``time`` when the response
+  was sent; the duration is the sum of the three processing times that are not ``-1``;
+* secrets: the query string of ``request`` (to ``in.query``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._template_utils import (
+    Applier,
+    Record,
+    apply_request_line,
+    host_of,
+    put,
+    put_host,
+    put_status,
+    strip_eol,
+)
+
+_TOKEN = re.compile(r'(?:"[^"]*"|[^\s"])+')
+
+
+def tokens(line: str) -> list[str]:
+    """Split on spaces outside double quotes; a token that is one quoted string loses its quotes."""
+    out = []
+    for t in _TOKEN.findall(line):
+        if t[0] == '"' and t[-1] == '"' and t.count('"') == 2:
+            t = t[1:-1]
+        out.append(t)
+    return out
+
+
+def _upstream_status(rec: Record, value: str) -> None:
+    rec["upstream.status_codes"] = value
+    rec["in.upstream_status"] = value
+
+
+def _upstream_list(rec: Record, value: str) -> None:
+    if value != "-":
+        rec["upstream.address"] = value.replace(" ", ", ")
+
+
+def _server_if_absent(rec: Record, value: str) -> None:
+    rec.setdefault("server.address", value)
+
+
+ALB_FIELDS: tuple[tuple[str, Applier | None], ...] = (
+    ("type", None),
+    ("time", put("in.timestamp")),
+    ("elb", put("hop.instance")),
+    ("client:port", put_host("client.address")),
+    ("target:port", put("upstream.address")),
+    ("request_processing_time", None),
+    ("target_processing_time", None),
+    ("response_processing_time", None),
+    ("elb_status_code", put_status),
+    ("target_status_code", _upstream_status),
+    ("received_bytes", None),
+    ("sent_bytes", None),
+    ("request", apply_request_line),
+    ("user_agent", put("user_agent.original")),
+    ("ssl_cipher", None),
+    ("ssl_protocol", put("tls.protocol.version")),
+    ("target_group_arn", None),
+    ("trace_id", put("in.x-amzn-trace-id")),
+    ("domain_name", _server_if_absent),
+    ("chosen_cert_arn", None),
+    ("matched_rule_priority", None),
+    ("request_creation_time", put("in.timestamp")),
+    ("actions_executed", None),
+    ("redirect_url", None),
+    ("error_reason", put("failure.reason")),
+    ("target:port_list", _upstream_list),
+    ("target_status_code_list", None),
+    ("classification", None),
+    ("classification_reason", None),
+    ("conn_trace_id", None),
+    ("transformed_host", None),
+    ("transformed_uri", None),
+    ("request_transform_status", None),
+)
+
+
+class IndexedFields:
+    """A space-separated log whose fields are known by position (ELB family)."""
+
+    def __init__(self, fields: Sequence[tuple[str, Applier | None]], min_fields: int, what: str,
+                 finish: Callable[[Record], None] | None = None) -> None:
+        self.names = tuple(n for n, _ in fields)
+        self.appliers = tuple(a for _, a in fields)
+        self.min_fields = min_fields
+        self.what = what
+        self.finish = finish
+
+    def parse(self, line: str) -> Record | None:
+        line = strip_eol(line)
+        if not line.strip():
+            return None
+        values = tokens(line)
+        if len(values) < self.min_fields:
+            raise Reject(f"{self.what} line has {len(values)} fields, expected at least {self.min_fields}")
+        names = self.names
+        raw: dict[str, str | None] = {}
+        rec: Record = {"raw": raw}
+        for i, v in enumerate(values):
+            raw[names[i] if i < len(names) else f"field_{i}"] = v
+        for i, v in enumerate(values[: len(names)]):
+            apply = self.appliers[i]
+            if apply is not None and v and v != "-":
+                apply(rec, v)
+        if self.finish is not None:
+            self.finish(rec)
+        return rec
+
+    def valid(self, line: str) -> bool:
+        try:
+            return self.parse(line) is not None
+        except Reject:
+            return False
+
+
+def _seconds_sum(raw: dict[str, str | None], keys: Sequence[str]) -> float | None:
+    total, seen = 0.0, False
+    for k in keys:
+        v = raw.get(k)
+        try:
+            f = float(v) if v is not None else -1.0
+        except ValueError:
+            f = -1.0
+        if f >= 0:
+            total += f
+            seen = True
+    return total if seen else None
+
+
+def _alb_finish(rec: Record) -> None:
+    raw = rec["raw"]
+    assert isinstance(raw, dict)
+    if raw.get("type") not in _ALB_TYPES:
+        raise Reject("first field is not an ALB listener type")
+    duration = _seconds_sum(raw, ("request_processing_time", "target_processing_time", "response_processing_time"))
+    if duration is not None:
+        rec["duration"] = duration
+    actions = (raw.get("actions_executed") or "").split(",")
+    # A WAF verdict that stopped the request: the ALB answered 403 itself and never forwarded.
+    if ("waf" in actions or "waf-failed" in actions) and "forward" not in actions \
+            and rec.get("http.response.status_code") == 403:
+        rec["authz.decision"] = "deny"
+        rec["authz.policy"] = "waf"
+
+
+_ALB_TYPES = frozenset({"http", "https", "h2", "grpcs", "ws", "wss"})
+ALB = IndexedFields(ALB_FIELDS, 16, "ALB", _alb_finish)
+
+
+def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
+    return ALB.parse
+
+
+def detect_with(fields: IndexedFields, first_lines: list[str], weight: float) -> float:
+    body = [x for x in first_lines if x.strip()]
+    if not body:
+        return 0.0
+    return weight * sum(1 for x in body if fields.valid(x)) / len(body)
+
+
+def _detect(first_lines: list[str]) -> float:
+    return detect_with(ALB, first_lines, 0.95)
+
+
+FORMATS = (
+    LogFormat(
+        name="aws_alb",
+        layer="edge_lb",
+        product="aws-alb",
+        kind="text",
+        doc="AWS Application Load Balancer access logs (X-Amzn-Trace-Id, error_reason, actions_executed).",
+        detect=_detect,
+        make_parser=_make_parser,
+    ),
+)
+
+__all__ = ["ALB", "ALB_FIELDS", "FORMATS", "IndexedFields", "detect_with", "host_of", "tokens"]
