@@ -1,0 +1,175 @@
+"""Amazon CloudFront standard logs (access logs), legacy and v2: W3C extended format, tab-separated.
+
+A file starts with ``#Version: 1.0`` and ``#Fields: <names>``; the ``#Fields`` header names the columns, so the
+parser is stateful per file and follows it (v2 standard logging lets the user pick and reorder fields, and adds
+fields such as ``timestamp(ms)``, ``cs-headers``, ``origin-fbl``, ``asn``, ``c-country``...). A file without a
+header uses the documented default order of the 33 legacy fields (``date time x-edge-location sc-bytes c-ip
+cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type
+x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher
+x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte
+x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end``). ``-`` means no
+value; user agent, query and cookie are percent-encoded (spaces as ``%20``, sometimes encoded twice).
+
+Identity and failure fields:
+
+* ``x-edge-request-id`` is the join key: CloudFront sends the same value to the origin as ``X-Amz-Cf-Id``;
+* ``x-edge-result-type`` / ``x-edge-detailed-result-type``: ``Error`` with ``OriginDnsError``,
+  ``OriginConnectError``, ``OriginReadTimeout``... is a dependency failure, ``ClientGeoBlocked`` or
+  ``InvalidRequestCertificate`` an access decision; kept verbatim in ``failure.reason`` when the result type is
+  ``Error``, ``LimitExceeded`` or ``CapacityExceeded``; ``sc-status`` ``000`` = the viewer went away;
+* ``ssl-protocol`` / ``ssl-cipher``: the only identity fields (viewer mTLS results are in connection logs);
+* secrets: ``cs-uri-query`` (``access_token=``, signed-URL ``Signature=``) goes to ``in.query`` and
+  ``cs(Cookie)`` to ``in.cookie``, never to plain fields; ``cs-headers`` (v2/real-time) can carry
+  ``Authorization`` and is decoded into header hints.
+
+Log files can arrive up to 24 hours late, so time windows for joins with CloudFront must be wide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import unquote
+
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._template_utils import (
+    Applier,
+    Record,
+    header_applier,
+    put,
+    put_epoch,
+    put_host,
+    put_seconds,
+    put_status,
+    put_unquoted,
+)
+
+DEFAULT_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) "
+    "cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken "
+    "x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status "
+    "fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len "
+    "sc-range-start sc-range-end"
+).split()
+
+_ERROR_RESULTS = frozenset({"Error", "LimitExceeded", "CapacityExceeded"})
+
+
+def _epoch_ms(rec: Record, value: str) -> None:
+    try:
+        rec["in.timestamp"] = int(value) / 1000.0
+    except ValueError:
+        pass
+
+
+def _headers(rec: Record, value: str) -> None:
+    # cs-headers: percent-encoded "Name:value" pairs separated by (encoded) newlines.
+    for line in unquote(value).splitlines():
+        name, sep, header_value = line.partition(":")
+        if sep:
+            applier = header_applier(name.strip())
+            if applier is not None and header_value.strip():
+                applier(rec, header_value.strip())
+
+
+_FIELDS: dict[str, Applier] = {
+    "x-edge-location": put("hop.instance"),
+    "c-ip": put("client.address"),
+    "cs-method": put("http.request.method"),
+    "cs(Host)": put_host("server.address"),
+    "x-host-header": put_host("server.address"),
+    "cs-uri-stem": put("url.path"),
+    "sc-status": put_status,
+    "cs(User-Agent)": put_unquoted("user_agent.original"),
+    "cs-uri-query": put("in.query"),
+    "cs(Cookie)": put("in.cookie"),
+    "x-edge-request-id": put("in.edge_request_id"),
+    "time-taken": put_seconds(),
+    "x-forwarded-for": put("http.request.header.x-forwarded-for"),
+    "ssl-protocol": put("tls.protocol.version"),
+    "timestamp": put_epoch,
+    "timestamp(ms)": _epoch_ms,
+    "cs-headers": _headers,
+}
+# x-host-header must win over cs(Host) (the distribution domain): apply it last.
+_ORDER_LAST = ("x-host-header",)
+
+
+class CloudFrontParser:
+    """Per-file parser: follows ``#Fields`` headers; the documented default order until one is seen."""
+
+    def __init__(self) -> None:
+        self.set_fields(DEFAULT_FIELDS)
+
+    def set_fields(self, names: list[str]) -> None:
+        self.names = tuple(names)
+        plan = [(i, _FIELDS[n]) for i, n in enumerate(names) if n in _FIELDS and n not in _ORDER_LAST]
+        plan += [(i, _FIELDS[n]) for i, n in enumerate(names) if n in _ORDER_LAST]
+        self.plan = tuple(plan)
+        self.date_i = names.index("date") if "date" in names else -1
+        self.time_i = names.index("time") if "time" in names else -1
+        self.result_i = tuple(names.index(n) for n in ("x-edge-result-type", "x-edge-response-result-type")
+                              if n in names)
+        self.detail_i = names.index("x-edge-detailed-result-type") if "x-edge-detailed-result-type" in names else -1
+
+    def __call__(self, line: str) -> Record | None:
+        line = line.rstrip("\r\n")
+        if line.startswith("#"):
+            if line.startswith("#Fields:"):
+                names = line[len("#Fields:"):].split()
+                if not names:
+                    raise Reject("empty #Fields header")
+                self.set_fields(names)
+            return None
+        if not line.strip():
+            return None
+        values = line.split("\t")
+        if len(values) != len(self.names):
+            raise Reject(f"line has {len(values)} tab-separated fields, the header names {len(self.names)}")
+        rec: Record = {"raw": dict(zip(self.names, values, strict=True))}
+        for i, apply in self.plan:
+            v = values[i]
+            if v and v != "-":
+                apply(rec, v)
+        if self.date_i >= 0 and self.time_i >= 0 and "in.timestamp" not in rec:
+            date, time = values[self.date_i], values[self.time_i]
+            if not (_DATE.fullmatch(date) and _TIME.fullmatch(time)):
+                raise Reject("date/time fields are not in the W3C form")
+            rec["in.timestamp"] = f"{date} {time}"
+        if self.detail_i >= 0 and any(values[i] in _ERROR_RESULTS for i in self.result_i):
+            detail = values[self.detail_i]
+            result = next(values[i] for i in self.result_i if values[i] in _ERROR_RESULTS)
+            rec["failure.reason"] = detail if detail not in ("", "-") else result
+        return rec
+
+
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+_TIME = re.compile(r"\d\d:\d\d:\d\d(?:\.\d+)?")
+
+
+def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
+    return CloudFrontParser()
+
+
+def _detect(first_lines: list[str]) -> float:
+    lines = [x.rstrip("\r\n") for x in first_lines if x.strip()]
+    if not lines:
+        return 0.0
+    if any(x.startswith("#Fields:") and "x-edge-" in x for x in lines):
+        return 0.98
+    hits = sum(1 for x in lines if len(x.split("\t")) == len(DEFAULT_FIELDS) and _DATE.match(x))
+    return 0.9 * hits / len(lines)
+
+
+FORMAT = LogFormat(
+    name="cloudfront",
+    layer="cdn",
+    product="cloudfront",
+    kind="text",
+    doc="Amazon CloudFront standard logs (W3C, #Fields-driven; v2 field selection; default order without header).",
+    detect=_detect,
+    make_parser=_make_parser,
+    stateful=True,
+)
+
+__all__ = ["DEFAULT_FIELDS", "FORMAT", "CloudFrontParser"]
