@@ -72,7 +72,7 @@ class _IgnoreSpec:
     """A .gitignore spec with a one-regex fast path: most paths match no pattern at all."""
 
     def __init__(self, lines: list[str]) -> None:
-        self.spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        self.spec = pathspec.PathSpec.from_lines("gitignore", lines)
         regexes = [p.regex.pattern for p in self.spec.patterns if getattr(p, "regex", None) is not None and p.include]
         self.any = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
 
@@ -97,7 +97,7 @@ def walk(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, include_config: bool
     """Discover source files under root. Deterministic order (sorted)."""
     root = root.resolve()
     result = WalkResult()
-    excludes = pathspec.PathSpec.from_lines("gitwildmatch", extra_excludes or [])
+    excludes = pathspec.PathSpec.from_lines("gitignore", extra_excludes or [])
     seen_dirs: set[tuple[int, int]] = set()
     # stack of (dir, [(spec_base_rel, spec)])
     stack: list[tuple[Path, list[tuple[str, _IgnoreSpec]]]] = [(root, [])]
