@@ -16,10 +16,11 @@ from apitrail import __version__
 from apitrail.scan.frameworks._base import ConfigFile, Project, all_frameworks
 from apitrail.scan.lang.python import PyModule, extract_module
 from apitrail.scan.model import AppModel, Route, ScanError
-from apitrail.scan.walk import SourceFile, classify_content, walk
+from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
 FACTS_VERSION = f"{__version__}-facts-3"
 PARALLEL_MIN_FILES = 40
+EXTRACTED_LANGUAGES = frozenset({"python", "config"})
 MAX_CONFIG_BYTES = 512_000
 
 
@@ -70,8 +71,8 @@ def _extract(sf: SourceFile, data: bytes) -> FileFacts:
     return FileFacts(sf.rel, sf.language, skip_reason=f"no-extractor:{sf.language}", loc=data.count(b"\n"))
 
 
-def _cache_path(cache_dir: str, rel: str, data: bytes) -> Path:
-    key = hashlib.sha256(FACTS_VERSION.encode() + b"\0" + rel.encode() + b"\0" + data).hexdigest()
+def _cache_path(cache_dir: str, rel: str, digest: str) -> Path:
+    key = hashlib.sha256(f"{FACTS_VERSION}\0{rel}\0{digest}".encode()).hexdigest()
     return Path(cache_dir) / key[:2] / f"{key}.pkl"
 
 
@@ -84,7 +85,7 @@ def _load_cached(path: Path) -> FileFacts | None:
     return cached if isinstance(cached, FileFacts) else None
 
 
-def _store_cached(path: Path, ff: FileFacts) -> None:
+def _store_cached(path: Path, ff: Any) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -109,7 +110,7 @@ def _process(args: tuple[SourceFile, str | None]) -> FileFacts:
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the scan; reported in errors
         ff = FileFacts(sf.rel, sf.language, error=f"extractor failed: {type(exc).__name__}: {exc}")
     if cache_dir is not None:
-        _store_cached(_cache_path(cache_dir, sf.rel, data), ff)
+        _store_cached(_cache_path(cache_dir, sf.rel, sf.digest or hashlib.sha256(data).hexdigest()), ff)
     return ff
 
 
@@ -119,15 +120,19 @@ def extract_all(files: list[SourceFile], options: ScanOptions) -> list[FileFacts
     results: list[FileFacts | None] = [None] * len(files)
     misses: list[int] = []
     for i, sf in enumerate(files):
-        if cache_dir is None or sf.language not in ("python", "config"):
+        if sf.language not in EXTRACTED_LANGUAGES:
+            results[i] = FileFacts(sf.rel, sf.language, skip_reason=f"no-extractor:{sf.language}")
+            continue
+        if cache_dir is None:
             misses.append(i)
             continue
-        try:
-            data = sf.path.read_bytes()
-        except OSError as exc:
-            results[i] = FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
-            continue
-        hit = _load_cached(_cache_path(cache_dir, sf.rel, data))
+        if not sf.digest:
+            try:
+                sf.digest = hashlib.sha256(sf.path.read_bytes()).hexdigest()
+            except OSError as exc:
+                results[i] = FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
+                continue
+        hit = _load_cached(_cache_path(cache_dir, sf.rel, sf.digest))
         if hit is None:
             misses.append(i)
         else:
@@ -160,11 +165,47 @@ def _dedupe(routes: list[Route]) -> list[Route]:
     return out
 
 
-def build_project(root: Path, options: ScanOptions) -> tuple[Project, AppModel]:
+def discover(root: Path, options: ScanOptions) -> WalkResult:
+    return walk(root.resolve(), max_bytes=options.max_bytes, extra_excludes=options.excludes,
+                include_tests=options.include_tests)
+
+
+def tree_key(walked: WalkResult, salt: str) -> str:
+    """A key for the whole scan input: every analysed file's path and content digest, plus version and config."""
+    h = hashlib.sha256(f"{FACTS_VERSION}\0{salt}".encode())
+    for sf in walked.files:
+        if sf.language not in EXTRACTED_LANGUAGES:
+            h.update(f"{sf.rel}\0-\n".encode())
+            continue
+        if not sf.digest:
+            try:
+                sf.digest = hashlib.sha256(sf.path.read_bytes()).hexdigest()
+            except OSError:
+                sf.digest = "unreadable"
+        h.update(f"{sf.rel}\0{sf.digest}\n".encode())
+    for reason, n in sorted(walked.skipped.items()):
+        h.update(f"skip\0{reason}\0{n}\n".encode())
+    return h.hexdigest()
+
+
+def load_result(cache_dir: Path | None, key: str) -> Any:
+    path = (cache_dir or default_cache_dir()).parent / "results" / f"{key}.pkl"
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+
+
+def store_result(cache_dir: Path | None, key: str, value: Any) -> None:
+    path = (cache_dir or default_cache_dir()).parent / "results" / f"{key}.pkl"
+    _store_cached(path, value)
+
+
+def build_project(root: Path, options: ScanOptions, walked: WalkResult | None = None) -> tuple[Project, AppModel]:
     root = root.resolve()
     model = AppModel(root=str(root))
-    walked = walk(root, max_bytes=options.max_bytes, extra_excludes=options.excludes,
-                  include_tests=options.include_tests)
+    walked = walked or discover(root, options)
     for reason, n in walked.skipped.items():
         model.skipped[reason] = model.skipped.get(reason, 0) + n
     facts = extract_all(walked.files, options)
@@ -212,22 +253,23 @@ FRAMEWORK_PACKAGES = frozenset({"fastapi", "flask", "django", "rest_framework", 
                                 "flask_restful", "flask_smorest", "flask_restx", "ninja"})
 
 
-def scan(root: Path, options: ScanOptions | None = None, config: Any = None) -> AppModel:
-    """Scan a source tree and return the linked AppModel with findings attached by the rules."""
+def scan(root: Path, options: ScanOptions | None = None, config: Any = None,
+         walked: WalkResult | None = None) -> AppModel:
+    """Scan a source tree and return the linked AppModel (rules run on it afterwards)."""
     options = options or ScanOptions()
     started = time.perf_counter()
     # NOTE: facts are millions of small acyclic objects; the cyclic GC rescanning them dominated run time (5x).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _scan(root, options, started)
+        return _scan(root, options, started, walked)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _scan(root: Path, options: ScanOptions, started: float) -> AppModel:
-    project, model = build_project(root, options)
+def _scan(root: Path, options: ScanOptions, started: float, walked: WalkResult | None) -> AppModel:
+    project, model = build_project(root, options, walked)
     routes: list[Route] = []
     for plugin in all_frameworks():
         try:

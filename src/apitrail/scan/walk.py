@@ -44,6 +44,7 @@ class SourceFile:
     rel: str  # relative to root, forward slashes
     language: str  # python, javascript, ..., or "config"
     size: int
+    digest: str = ""  # sha256 of the content, filled by the engine when it reads the file
 
 
 @dataclass
@@ -141,9 +142,6 @@ def walk(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, include_config: bool
                 if not target.is_relative_to(root):
                     result.skip("symlink-outside-root", rel)
                     continue
-            if _ignored(specs, rel, is_dir) or excludes.match_file(rel + ("/" if is_dir else "")):
-                result.skip("gitignored" if not excludes.match_file(rel + ("/" if is_dir else "")) else "excluded", rel)
-                continue
             if is_dir:
                 if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info"):
                     result.skip(f"skipped-dir:{entry.name}", rel)
@@ -151,12 +149,19 @@ def walk(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, include_config: bool
                 if not include_tests and entry.name in TEST_DIRS:
                     result.skip("tests", rel)
                     continue
+                if _ignored(specs, rel, True):
+                    result.skip("gitignored", rel)
+                    continue
+                if excludes.match_file(rel + "/"):
+                    result.skip("excluded", rel)
+                    continue
                 p = Path(entry.path)
                 if _is_venv(p):
                     result.skip("virtualenv", rel)
                     continue
                 subdirs.append(p)
                 continue
+            # cheap name checks first: most files in a tree are neither code nor config
             suffix = os.path.splitext(entry.name)[1].lower()
             lang = LANGUAGE_BY_SUFFIX.get(suffix)
             if lang is None:
@@ -164,6 +169,12 @@ def walk(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, include_config: bool
                     lang = "config"
                 else:
                     continue
+            if _ignored(specs, rel, False):
+                result.skip("gitignored", rel)
+                continue
+            if excludes.match_file(rel):
+                result.skip("excluded", rel)
+                continue
             if not include_tests and is_test_file(entry.name):
                 result.skip("tests", rel)
                 continue
