@@ -8,8 +8,8 @@ from pathlib import Path
 from apitrail.config import ApitrailConfig
 from apitrail.output.scan_writers import ScanResult
 from apitrail.scan.engine import ScanOptions, discover, load_result, scan, store_result, tree_key
-from apitrail.scan.walk import WalkResult
 from apitrail.scan.rules import run_rules
+from apitrail.scan.walk import WalkResult
 
 
 def run_scan(root: Path, options: ScanOptions, config: ApitrailConfig, baseline: Path | None = None) -> ScanResult:

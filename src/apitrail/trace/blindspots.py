@@ -3,8 +3,8 @@
 Per request group (SQL over ``t_hc``, the classified hops):
 
 * ``propagation_break``: the group has a trace id at some hop, and a deeper hop logs a different trace id (a trace
-  restart) or none although its source logs trace ids elsewhere (or the parser saw the field present but empty,
-  ``trace.source = 'absent'``). Values that provenance says are request ids do not count as trace ids.
+  restart) or none although its source file logs trace ids on other lines (so the field exists and was empty).
+  Values that provenance says are request ids do not count as trace ids.
 * ``invalid_traceparent``: a hop carried a trace header that failed validation (``trace.invalid_reason``).
 * ``gateway_bypass``: the data has gateway records, and the group reached a backend (or a mesh inbound sidecar)
   without any gateway record; or a hop's XFCC chain (``tls.forwarded_by``) lacks every gateway ``By=`` identity;
@@ -136,7 +136,7 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
             JOIN t_filetrace ft ON c.file = ft.file
             WHERE c.depth > gt.first_depth
               AND ((t.k IS NOT NULL AND t.k <> gt.main_tid)
-                   OR (t.k IS NULL AND (ft.n > 0 OR lower(coalesce(c.{q('trace.source')}, '')) = 'absent')))""",
+                   OR (t.k IS NULL AND ft.n > 0))""",
         f"SELECT g, 'invalid_traceparent' AS spot FROM t_hc WHERE {q('trace.invalid_reason')} IS NOT NULL",
     ]
     if has_gateway:

@@ -29,6 +29,7 @@ Field references in conditions are canonical hop fields (``failure.reason``) or 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from apitrail.trace.engines._sql import Dialect, Runner, in_list, lit
 
@@ -64,7 +65,7 @@ ALB = ("alb", "elb")
 RCD = "failure.reason|raw:response_code_details|raw:RESPONSE_CODE_DETAILS"
 FLAGS = "response.flags|raw:response_flags|raw:RESPONSE_FLAGS"
 TRANSPORT = (
-    "raw:upstream_transport_failure_reason|raw:UPSTREAM_TRANSPORT_FAILURE_REASON|raw:upstream.transport_failure_reason"
+    "raw:upstream_transport_failure_reason|raw:UPSTREAM_TRANSPORT_FAILURE_REASON|failure.reason"
 )
 KONG_SOURCE = "failure.origin|raw:source"
 APIGW_TYPE = "failure.reason|raw:error.responseType|raw:responseType|raw:errorResponseType"
@@ -249,6 +250,7 @@ SIGNALS: tuple[Signal, ...] = (
 """The classification table, first match wins. ``@failure.class`` takes the class the parser already set."""
 
 RELAY: tuple[tuple[tuple[str, ...], tuple[Cond, ...]], ...] = (
+    ((), (("eq", "failure.origin", "upstream"),)),
     (ENVOY, (("eq", RCD, "via_upstream"),)),
     (KONG, (("in", KONG_SOURCE, "upstream", "service"),)),
     (TRAEFIK, (("notnull", TRAEFIK_ORIGIN),)),
@@ -321,22 +323,27 @@ def signal_sql(s: Signal, d: Dialect) -> str:
     return "(" + " AND ".join([product_sql(s.products, d), *(cond_sql(c, d) for c in s.when)]) + ")"
 
 
-def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> str:
-    """SELECT list items computing sig (signal id), hop_class, hop_reason, tag and hop_self for one hop."""
-    whens = [(signal_sql(s, d), s) for s in signals]
-    sig = "CASE " + " ".join(f"WHEN {w} THEN {lit(s.id, d)}" for w, s in whens) + " END"
-    cls = "CASE " + " ".join(
-        f"WHEN {w} THEN {field_expr('failure.class', d) if s.cls.startswith('@') else lit(s.cls, d)}" for w, s in whens
-    ) + " ELSE 'none' END"
-    reason = "CASE " + " ".join(f"WHEN {w} THEN {field_expr(s.reason or 'failure.reason', d)}" for w, s in whens) + " END"
-    tag = "CASE " + " ".join(f"WHEN {w} THEN {lit(s.tag, d)}" for w, s in whens if s.tag) + " ELSE '' END"
+def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, str]:
+    """Two SELECT lists for one hop: the matched signal's index (first stage), then sig, hop_class, hop_reason,
+    tag and hop_self from that index (second stage). Matching once keeps the generated code small."""
+    idx = "CASE " + " ".join(f"WHEN {signal_sql(s, d)} THEN {i}" for i, s in enumerate(signals)) + " END"
     relay = " OR ".join(
         "(" + " AND ".join([product_sql(p, d), *(cond_sql(c, d) for c in conds)]) + ")" for p, conds in RELAY
     )
-    self_sig = "CASE " + " ".join(f"WHEN {w} THEN {'true' if s.self_produced else 'false'}" for w, s in whens) + \
-        " ELSE false END"
-    hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN {relay} THEN false ELSE {self_sig} END"
-    return f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
+    first = f"{idx} AS sig_idx, ({relay}) AS relays"
+
+    def by_idx(value: Any, default: str) -> str:
+        return "CASE sig_idx " + " ".join(f"WHEN {i} THEN {value(s)}" for i, s in enumerate(signals)) + \
+            f" ELSE {default} END"
+
+    sig = by_idx(lambda s: lit(s.id, d), "NULL")
+    cls = by_idx(lambda s: field_expr("failure.class", d) if s.cls.startswith("@") else lit(s.cls, d), "'none'")
+    reason = by_idx(lambda s: field_expr(s.reason or "failure.reason", d), "NULL")
+    tag = by_idx(lambda s: lit(s.tag, d), "''")
+    self_sig = by_idx(lambda s: "true" if s.self_produced else "false", "false")
+    hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN relays THEN false ELSE {self_sig} END"
+    second = f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
+    return first, second
 
 
 def classify(run: Runner) -> None:
@@ -351,15 +358,17 @@ def classify(run: Runner) -> None:
         f"(coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}) IS NOT NULL "
         f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT is_err))"
     )
+    first, second = hop_class_select(d)
     run.create(
-        "t_hc0",
+        "t_hs",
         f"""
         SELECT h.*, hg.g, hg.heur,
                (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err,
-               {hop_class_select(d)}
+               {first}
         FROM t_h h JOIN t_hg hg ON h.hop_id = hg.hop_id
         """,
     )
+    run.create("t_hc0", f"SELECT x.*, {second} FROM t_hs x")
     run.create(
         "t_hc",
         f"""

@@ -71,7 +71,10 @@ def get_template_format(kind: str) -> LogFormat:
     for fmt in all_formats():
         if fmt.template_kind == kind:
             return fmt
-    kinds = ", ".join(sorted({f.template_kind for f in all_formats() if f.template_kind}))
+    for fmt in all_formats():  # a format named after the kind takes the template in FormatOptions.template
+        if fmt.name == kind:
+            return fmt
+    kinds = ", ".join(sorted({f.template_kind or f.name for f in all_formats()}))
     raise LogFormatError(f"unknown log-format kind {kind!r} (known: {kinds})")
 
 

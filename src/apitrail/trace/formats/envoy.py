@@ -178,6 +178,10 @@ _OP_RE = re.compile(r"%([A-Z][A-Z0-9_]*)(?:\(((?:[^()]|\([^()]*\))*)\))?(?::(\d+
 _SPACEY = frozenset({"UPSTREAM_TRANSPORT_FAILURE_REASON", "CONNECTION_TERMINATION_DETAILS", "DOWNSTREAM_PEER_SUBJECT",
                      "DOWNSTREAM_PEER_ISSUER", "DOWNSTREAM_LOCAL_SUBJECT", "REQ", "RESP", "TRAILER", "START_TIME",
                      "START_TIME_LOCAL", "DYNAMIC_METADATA", "FILTER_STATE"})
+_NUMERIC = frozenset({"RESPONSE_CODE", "DURATION", "BYTES_RECEIVED", "BYTES_SENT", "REQUEST_DURATION",
+                      "RESPONSE_DURATION", "RESPONSE_TX_DURATION", "UPSTREAM_REQUEST_ATTEMPT_COUNT",
+                      "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES",
+                      "UPSTREAM_WIRE_BYTES_SENT", "UPSTREAM_WIRE_BYTES_RECEIVED"})
 _NO_SPACE_HEADERS = frozenset({"x-envoy-original-path", "x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid",
                                "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "host", "content-length"})
 
@@ -226,6 +230,8 @@ def _value_pattern(op: str, arg: str | None, before: str, after: str, at_end: bo
     nxt = after[:1]
     if nxt == '"' and before[-1:] == '"':
         return '[^"]*'
+    if op in _NUMERIC or (op == "RESP" and (arg or "").upper() == "X-ENVOY-UPSTREAM-SERVICE-TIME"):
+        return r"\d+|-"
     if op in ("START_TIME", "START_TIME_LOCAL") and nxt == "]":
         return r"[^\]]*"
     if at_end:

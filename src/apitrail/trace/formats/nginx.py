@@ -117,7 +117,7 @@ def variable_applier(name: str) -> Applier | None:
 
 
 # Values that may contain spaces; unquoted and followed by a space they are matched lazily.
-_SPACEY = re.compile(r"request|time_local|http_.*|sent_http_.*|cookie_.*|ssl_client_[si]_dn.*|remote_user")
+_SPACEY = re.compile(r"request|time_local|http_.*|sent_http_.*|cookie_.*|ssl_client_[si]_dn.*|ssl_client_verify|remote_user")
 _LIST = r"-|[^\s,]+(?:(?:, | : )[^\s,]+)*"
 _SPECIAL = {
     "time_local": r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
