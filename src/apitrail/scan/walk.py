@@ -74,7 +74,8 @@ class _IgnoreSpec:
 
     def __init__(self, lines: list[str]) -> None:
         self.spec = pathspec.PathSpec.from_lines("gitignore", lines)
-        regexes = [p.regex.pattern for p in self.spec.patterns if getattr(p, "regex", None) is not None and p.include]
+        regexes = [str(rx.pattern) for p in self.spec.patterns
+                   if (rx := getattr(p, "regex", None)) is not None and p.include]
         self.any = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
 
     def match_file(self, path: str) -> bool:

@@ -372,13 +372,13 @@ def to_expr(node: Node | None, depth: int = 0) -> Expr:
                 items.append(Expr("tuple", "", line, args=[kv, vv]))
         return Expr("dict", text, line, args=items, kwargs=kw)
     if t == "subscript":
-        val = node.child_by_field_name("value")
-        vexpr = to_expr(val, d)
+        value_node = node.child_by_field_name("value")
+        vexpr = to_expr(value_node, d)
         subs = [to_expr(c, d) for c in node.children_by_field_name("subscript")]
         return Expr("subscript", text, line, name=vexpr.name, args=subs, func=vexpr)
     if t == "parenthesized_expression":
-        inner = [c for c in node.named_children if c.type != "comment"]
-        return to_expr(inner[0], depth) if inner else Expr("other", text, line)
+        inner_nodes = [c for c in node.named_children if c.type != "comment"]
+        return to_expr(inner_nodes[0], depth) if inner_nodes else Expr("other", text, line)
     if t == "await":
         inner = node.named_children[0] if node.named_children else None
         e = to_expr(inner, depth)
@@ -802,10 +802,11 @@ class _Extractor:
             elif t in ("lambda", "function_definition"):
                 pass
             if t in ("named_expression",):
-                name = cur.child_by_field_name("name")
-                val = cur.child_by_field_name("value")
-                if name is not None and val is not None:
-                    body.assigns.append(Assign(node_text(name), to_expr(val), cur.start_point[0] + 1, "<walrus>"))
+                target_node = cur.child_by_field_name("name")
+                value_node = cur.child_by_field_name("value")
+                if target_node is not None and value_node is not None:
+                    body.assigns.append(Assign(node_text(target_node), to_expr(value_node), cur.start_point[0] + 1,
+                                               "<walrus>"))
             stack.extend(reversed(cur.named_children))
 
 

@@ -193,9 +193,9 @@ class AuthAnalyzer:
             if ROLE_WORDS.search(cond):
                 v.role = True
                 v.authn = True
-                for r in _role_names(cond):
-                    if r not in v.roles:
-                        v.roles.append(r)
+                for role in _role_names(cond):
+                    if role not in v.roles:
+                        v.roles.append(role)
                 v.evidence.append(Evidence(path, br.line, "role-check", cond[:120]))
         # 5. follow callees (helpers that do the check), bounded
         if depth < 3:
@@ -205,13 +205,13 @@ class AuthAnalyzer:
                 sym = self.index.resolve(module, c.name)
                 if sym is None or sym.kind != "function" or sym.func is None or sym.func is func:
                     continue
-                sub = self.callable_verdict(sym.module, sym.func, depth + 1)
-                if sub.authn or sub.role:
-                    v.authn = v.authn or sub.authn
-                    v.role = v.role or sub.role
-                    for r in sub.roles:
-                        if r not in v.roles:
-                            v.roles.append(r)
+                callee = self.callable_verdict(sym.module, sym.func, depth + 1)
+                if callee.authn or callee.role:
+                    v.authn = v.authn or callee.authn
+                    v.role = v.role or callee.role
+                    for role in callee.roles:
+                        if role not in v.roles:
+                            v.roles.append(role)
                     v.evidence.append(Evidence(path, c.line, "calls-auth-helper", c.text[:120]))
         # optional auth: returns None instead of rejecting and never rejects
         if not v.authn and any(r.kind == "none" for r in body.returns) and any(
