@@ -18,7 +18,7 @@ from apitrail.scan.lang.python import PyModule, extract_module
 from apitrail.scan.model import AppModel, Route, ScanError
 from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
-FACTS_VERSION = f"{__version__}-facts-3"
+FACTS_VERSION = f"{__version__}-facts-4"
 PARALLEL_MIN_FILES = 40
 EXTRACTED_LANGUAGES = frozenset({"python", "config"})
 MAX_CONFIG_BYTES = 512_000

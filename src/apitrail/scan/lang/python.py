@@ -440,6 +440,23 @@ def _is_constructor(call: Node) -> bool:
     return bool(last) and (last[0].isupper() or last.endswith(("router", "Router", "app", "blueprint")))
 
 
+_STRUCTURAL_TYPE_HINTS = ("Depends", "Security", "Annotated", "Query", "Path", "Body", "Header", "Cookie", "Form")
+
+
+def type_expr(node: Node) -> Expr:
+    """A type annotation: kept structurally only when it can carry a dependency (Annotated[..., Depends(x)]) or
+    is a plain (dotted) name that may be an alias; other types (``list[int] | None``) keep their text and head
+    name only, which cuts the facts of typed code by a third."""
+    text = node_text(node)
+    inner = node.named_children[0] if node.type == "type" and node.named_children else node
+    if any(h in text for h in _STRUCTURAL_TYPE_HINTS) or inner.type in ("identifier", "attribute"):
+        return to_expr(node)
+    head = inner.child_by_field_name("value") if inner.type == "subscript" else None
+    line = node.start_point[0] + 1
+    shallow = Expr("other", _clip(text), line, name=_dotted(head) if head is not None else "")
+    return Expr("other", shallow.text, line, args=[shallow]) if node.type == "type" else shallow
+
+
 class _Extractor:
     def __init__(self, path: str, module: str, is_package: bool, full_bodies: bool = False) -> None:
         self.mod = PyModule(path=path, module=module)
@@ -539,7 +556,7 @@ class _Extractor:
                 else:
                     targets = [node_text(left)]
             for tgt in targets:
-                a = Assign(tgt, value, node.start_point[0] + 1, scope, to_expr(ann) if ann is not None else None)
+                a = Assign(tgt, value, node.start_point[0] + 1, scope, type_expr(ann) if ann is not None else None)
                 if body is not None:
                     body.assigns.append(a)
                 else:
@@ -592,7 +609,7 @@ class _Extractor:
         ret = node.child_by_field_name("return_type")
         fdef = FunctionDef(name, qual, node.start_point[0] + 1, node.end_point[0] + 1, decos, params, is_async,
                            cls.name if cls is not None else None, self.mod.src, node.start_byte,
-                           to_expr(ret) if ret is not None else None, deco_lines)
+                           type_expr(ret) if ret is not None else None, deco_lines)
         if cls is not None:
             cls.methods.append(qual)
         self.mod.functions[qual] = fdef
@@ -626,12 +643,12 @@ class _Extractor:
                     kind, pname = "star", pname.lstrip("*")
                 elif ident is not None and ident.type == "dictionary_splat_pattern":
                     kind, pname = "dstar", pname.lstrip("*")
-                out.append(Param(pname, to_expr(typ) if typ else None, None, "kwonly" if kwonly and kind == "normal" else kind))
+                out.append(Param(pname, type_expr(typ) if typ else None, None, "kwonly" if kwonly and kind == "normal" else kind))
             elif t in ("default_parameter", "typed_default_parameter"):
                 n = p.child_by_field_name("name")
                 typ = p.child_by_field_name("type")
                 val = p.child_by_field_name("value")
-                out.append(Param(node_text(n), to_expr(typ) if typ else None, to_expr(val) if val else None,
+                out.append(Param(node_text(n), type_expr(typ) if typ else None, to_expr(val) if val else None,
                                  "kwonly" if kwonly else "normal"))
             elif t == "list_splat_pattern":
                 kwonly = True
