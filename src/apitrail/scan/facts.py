@@ -1,0 +1,1217 @@
+"""Handler facts for the rules: what each route handler (and the helpers it calls) does with request data.
+
+`attach_handler_facts(project, model)` fills every Route's HandlerFacts and appends project-level facts
+(CORS middleware, debug flags, allowed hosts, secret literals, JWT calls, password compares) to
+``model.settings`` so that rules read data and never parse.
+
+Data flow is deliberately small and explainable: names are *tainted* when they come from the request (path,
+query and body parameters, ``request.args``/``request.json``/``request.data``/``self.kwargs``), and *identity*
+when they come from the authenticated caller (``current_user``, ``request.user``, a token validator's result,
+an auth dependency). Both propagate through assignments in source order, and through calls into helpers in
+the tree (arguments mapped to parameters, bounded depth).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apitrail.scan.lang.python import Expr, FunctionDef, PyModule
+from apitrail.scan.model import AppModel, DataAccess, Evidence, HandlerFacts, Route
+
+MAX_DEPTH = 3
+PATH_PARAM_RE = re.compile(r"\{([A-Za-z_]\w*)(?::[^}]*)?\}|<(?:[^:<>]+:)?([A-Za-z_]\w*)>")
+
+# request sources: expressions whose value is client-controlled
+REQUEST_SOURCES = re.compile(
+    r"^(request\.(args|form|values|json|data|files|get_json|GET|POST|query_params|path_params|body|query|"
+    r"view_args|params|match_info|headers|cookies|COOKIES|META)|self\.request\.(data|GET|POST|query_params|"
+    r"query|headers)|self\.kwargs|kwargs|req\.(params|body|query)|serializer\.validated_data|"
+    r"self\.request\.parser_context|flask\.request\.\w+)")
+IDENTITY_SOURCES = re.compile(
+    r"^(request\.user|self\.request\.user|g\.user|g\.current_user|flask\.g\.user|current_user|"
+    r"flask_login\.current_user|request\.auth|self\.request\.auth|info\.context\.user|"
+    r"get_jwt_identity|get_current_user|current_identity|request\.state\.user|self\.current_user|"
+    r"auth_subject|request\.organization|request\.tenant|g\.org|current_org)\b")
+IDENTITY_PARAM_NAMES = re.compile(r"^(current_user|user|me|auth_user|auth_subject|principal|caller|viewer|"
+                                  r"current_active_user|current_org|organization|tenant|account|subject|"
+                                  r"requester|actor|session_user|authenticated_user|identity|claims|token_data)$")
+OWNER_FIELDS = frozenset({
+    "user", "user_id", "owner", "owner_id", "author", "author_id", "created_by", "created_by_id", "creator",
+    "creator_id", "tenant", "tenant_id", "organization", "organization_id", "org", "org_id", "account",
+    "account_id", "customer", "customer_id", "member_id", "household_id", "group_id", "workspace_id",
+    "team_id", "userid", "username", "uploaded_by", "submitted_by", "posted_by",
+})
+USER_MODELS = re.compile(r"^(User|Users|UserModel|Account|Customer|Member|Profile|UserProfile|Person|AppUser)$")
+
+READ_VERBS = frozenset({"get", "filter", "filter_by", "first", "one", "one_or_none", "all", "where", "get_or_404",
+                        "first_or_404", "scalar", "scalars", "scalar_one", "scalar_one_or_none", "exclude",
+                        "get_or_none", "get_by_id", "select", "find", "find_one", "fetch", "fetchone", "fetchall",
+                        "get_list_or_404", "get_object_or_404", "values", "values_list", "exists", "count"})
+WRITE_VERBS = frozenset({"add", "add_all", "save", "delete", "commit", "create", "bulk_create", "bulk_update",
+                         "insert", "merge", "remove", "destroy", "delete_all", "drop_all", "create_all",
+                         "update_or_create", "get_or_create", "delete_instance", "delete_by_id", "insert_many",
+                         "update", "execute_update", "bulk_insert_mappings", "bulk_save_objects", "truncate"})
+SQL_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|DROP|TRUNCATE|ALTER|REPLACE|MERGE)\b", re.I)
+SQL_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.I)
+SQL_ANY = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.I | re.S)
+REPO_RECEIVER = re.compile(r"(repo|repository|queries|crud|dao|store|manager|service|db)$", re.I)
+REPO_VERB = re.compile(r"^(get|select|find|fetch|read|load|retrieve|list|update|delete|remove|create|insert|"
+                       r"add|set|upsert|patch|destroy)(_|$)", re.I)
+WRITE_NAME = re.compile(r"^(update|delete|remove|create|insert|add|set|upsert|patch|destroy|save|drop|reset)(_|$)",
+                        re.I)
+POLICY_CALL = re.compile(
+    r"(^|_)(check_?\w*permission\w*|has_perm\w*|has_object_permission|check_object_permissions|authorize\w*|"
+    r"can_\w+|is_owner\w*|ensure_\w*(access|owner|permission)\w*|require_\w*(access|owner|permission|admin)\w*|"
+    r"enforce\w*|verify_\w*(access|owner)\w*|assert_\w*(access|owner|permission)\w*|check_\w*access\w*|"
+    r"check_\w*owner\w*|user_can\w*|permission_required|policy\w*)$", re.I)
+AUDIT_CALL = re.compile(r"(^|_|\.)(audit\w*|log_event|record_event|log_action|log_activity|security_log\w*|"
+                        r"create_log_entry|add_log|event_service\.log\w*|log_\w*event|track_event|"
+                        r"log_admin_action|log_change|changelog|history_\w*|send_event)$", re.I)
+AUDIT_LOGGER = re.compile(r"audit|security", re.I)
+ROLE_COND = re.compile(r"\b(is_superuser|is_admin|is_staff|admin|role|roles|has_perm|has_role|permissions?|"
+                       r"groups?|scopes?)\b", re.I)
+PRIVILEGED_ROLE = re.compile(r"admin|superuser|staff|chef|employee|manager|owner|root|operator|moderator|editor|"
+                             r"maintainer|support|internal|system", re.I)
+PASSWORD_NAME = re.compile(r"(^|[._])(password|passwd|pwd|pass|passphrase|password_hash|hashed_password)$", re.I)
+DEPENDS = frozenset({"Depends", "Security"})
+HTTP_REJECT = re.compile(r"\b(40[134]|HTTP_40[134]\w*|NOT_FOUND|FORBIDDEN|UNAUTHORIZED)\b")
+
+
+def _heads(e: Expr | None) -> set[str]:
+    if e is None:
+        return set()
+    return {n.split(".")[0] for n in e.names()}
+
+
+def _dotted_names(e: Expr | None) -> set[str]:
+    return e.names() if e is not None else set()
+
+
+@dataclass
+class Flow:
+    """Which local names carry request data, and which carry the caller's identity."""
+
+    tainted: dict[str, str] = field(default_factory=dict)  # local name -> request input it came from
+    identity: set[str] = field(default_factory=set)
+
+    def taint_of(self, e: Expr | None) -> list[str]:
+        if e is None:
+            return []
+        out: list[str] = []
+        for n in e.names():
+            head = n.split(".")[0]
+            if head in self.tainted:
+                out.append(self.tainted[head])
+            elif REQUEST_SOURCES.match(n):
+                out.append(n)
+        for c in e.iter_calls():
+            nm = c.name or ".".join(c.chain())
+            if REQUEST_SOURCES.match(nm):
+                out.append(nm)
+        return sorted(set(out))
+
+    def has_identity(self, e: Expr | None) -> bool:
+        if e is None:
+            return False
+        for n in e.names():
+            if n.split(".")[0] in self.identity or IDENTITY_SOURCES.match(n):
+                return True
+        return any(IDENTITY_SOURCES.match(c.name or "") for c in e.iter_calls())
+
+
+@dataclass
+class FuncResult:
+    accesses: list[DataAccess] = field(default_factory=list)
+    ownership: list[Evidence] = field(default_factory=list)
+    role_checks: list[Evidence] = field(default_factory=list)
+    client_role_checks: list[Evidence] = field(default_factory=list)
+    audit: list[Evidence] = field(default_factory=list)
+    password_compares: list[Evidence] = field(default_factory=list)
+    jwt_calls: list[Evidence] = field(default_factory=list)
+    inline_auth: list[Evidence] = field(default_factory=list)
+    call_names: set[str] = field(default_factory=set)
+    loggers: set[str] = field(default_factory=set)
+    env_exposure: list[Evidence] = field(default_factory=list)
+    models: list[tuple[int, str, bool]] = field(default_factory=list)  # line, model name, owned
+
+
+class Analyzer:
+    """Per-project memoised handler analysis."""
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+        self.index = project.index
+        self._owned: dict[tuple[str, str], tuple[bool, bool]] = {}
+
+    # -- model classes ----------------------------------------------------------------------------------
+    def model_info(self, module: PyModule, name: str) -> tuple[bool, bool, str]:
+        """(is_model_class, owned_by_a_user_or_tenant, class name) for a name used as a model."""
+        if not name or not name[:1].isupper():
+            return False, False, name
+        key = (module.path, name)
+        if key not in self._owned:
+            sym = self.index.resolve(module, name)
+            owned = False
+            found = False
+            if sym is not None and sym.kind == "class" and sym.cls is not None:
+                found = True
+                cname = sym.cls.name
+                for _, c, _q in self.index.class_mro(sym.module, sym.cls):
+                    if c is None:
+                        continue
+                    attrs = set(c.attrs)
+                    if attrs & OWNER_FIELDS:
+                        owned = True
+                if USER_MODELS.match(cname) or cname.endswith(("User", "Account")):
+                    owned = True
+            self._owned[key] = (found, owned)
+        found, owned = self._owned[key]
+        return found, owned, name.rsplit(".", 1)[-1]
+
+    # -- resolving callees ------------------------------------------------------------------------------
+    def resolve_callee(self, module: PyModule, call: Expr, local_types: dict[str, str]) -> tuple[PyModule, FunctionDef] | None:
+        name = call.name
+        if not name:
+            return None
+        head, _, rest = name.partition(".")
+        if head in ("self", "cls") and rest and "." not in rest:
+            return None
+        if head in local_types and rest and "." not in rest:
+            sym = self.index.resolve(module, local_types[head])
+            if sym is not None and sym.kind == "class" and sym.cls is not None:
+                for m, c, _ in self.index.class_mro(sym.module, sym.cls):
+                    if c is not None:
+                        f = m.functions.get(f"{c.qualname}.{rest}")
+                        if f is not None:
+                            return m, f
+            return None
+        try:
+            sym = self.index.resolve(module, name)
+        except RecursionError:
+            return None
+        if sym is None:
+            return None
+        if sym.kind == "function" and sym.func is not None:
+            return sym.module, sym.func
+        if sym.kind == "assign" and sym.assign is not None and rest == "":
+            return None
+        if sym.kind == "assign" and sym.assign is not None:
+            return None
+        return None
+
+    def resolve_method_on_instance(self, module: PyModule, call: Expr) -> tuple[PyModule, FunctionDef] | None:
+        """`svc.get(...)` where svc is a module-level `svc = Service()` (possibly imported under an alias)."""
+        if not call.name or "." not in call.name:
+            return None
+        obj, _, meth = call.name.rpartition(".")
+        if "." in obj:
+            return None
+        sym = self.index.resolve(module, obj)
+        if sym is None or sym.kind != "assign" or sym.assign is None or sym.assign.value.kind != "call":
+            return None
+        cls_sym = self.index.resolve(sym.module, sym.assign.value.name) if sym.assign.value.name else None
+        if cls_sym is None or cls_sym.kind != "class" or cls_sym.cls is None:
+            return None
+        for m, c, _ in self.index.class_mro(cls_sym.module, cls_sym.cls):
+            if c is not None:
+                f = m.functions.get(f"{c.qualname}.{meth}")
+                if f is not None:
+                    return m, f
+        return None
+
+    # -- the analysis -------------------------------------------------------------------------------------
+    def analyze(self, module: PyModule, func: FunctionDef, flow: Flow, depth: int = 0,
+                at: tuple[str, int] | None = None, seen: set[tuple[str, str]] | None = None) -> FuncResult:
+        """Analyse one function body. `at` = (file, line) of the handler call site when inside a helper."""
+        seen = set() if seen is None else seen
+        key = (module.path, func.qualname)
+        res = FuncResult()
+        if key in seen or depth > MAX_DEPTH:
+            return res
+        seen.add(key)
+        try:
+            body = func.body
+        except (RecursionError, OSError, ValueError):
+            return res
+        site_file = at[0] if at else module.path
+        local_types: dict[str, str] = {}
+        for p in func.params:
+            if p.annotation is not None and p.annotation.name and p.annotation.name[:1].isupper():
+                local_types[p.name] = p.annotation.name
+
+        def loc(line: int) -> int:
+            return at[1] if at else line
+
+        # 1. propagate taint / identity through assignments in source order
+        for a in sorted(body.assigns, key=lambda a: a.line):
+            targets = [t.strip() for t in re.split(r"[,()\[\]]", a.target) if t.strip()]
+            targets = [t.split(":")[0].strip().lstrip("*") for t in targets]
+            taint = flow.taint_of(a.value)
+            ident = flow.has_identity(a.value) or self._is_identity_call(module, a.value)
+            for t in targets:
+                head = t.split(".")[0]
+                if not head.isidentifier():
+                    continue
+                if ident and not taint:
+                    flow.identity.add(head)
+                    flow.tainted.pop(head, None)
+                elif taint and "." not in t:
+                    flow.tainted[head] = taint[0]
+                elif ident:
+                    flow.identity.add(head)
+            if a.value.kind == "call" and a.value.name and a.value.name[:1].isupper():
+                for t in targets:
+                    local_types.setdefault(t, a.value.name)
+
+        # 2. calls: accesses, writes, audit, jwt, policy, helpers
+        by_line: dict[int, Expr] = {}
+        for c in body.calls:
+            prev = by_line.get(c.line)
+            if prev is None or len(c.text) > len(prev.text):
+                by_line[c.line] = c
+        for c in body.calls:
+            nm = c.name or ".".join(c.chain())
+            last = c.last
+            res.call_names.add(nm)
+            if last in ("info", "warning", "error", "critical", "exception", "log") and c.name:
+                res.loggers.add(c.name.rsplit(".", 1)[0])
+            if AUDIT_CALL.search(nm) or (last in ("info", "warning", "log", "critical") and
+                                         AUDIT_LOGGER.search(c.name.rsplit(".", 1)[0] if c.name else "")):
+                res.audit.append(Evidence(site_file, loc(c.line), "audit-call", c.text[:120]))
+            if POLICY_CALL.search(last or "") and last not in ("permission_classes",):
+                res.ownership.append(Evidence(site_file, loc(c.line), "policy-call", c.text[:120]))
+            if nm.endswith(("environ.copy", "environ.items")) or nm in ("dict", "os.environ.copy") and any(
+                    a.name == "os.environ" for a in c.args):
+                res.env_exposure.append(Evidence(site_file, loc(c.line), "env-exposure", c.text[:120]))
+            if last == "decode" and ("jwt" in nm.lower() or "jose" in nm.lower()):
+                res.jwt_calls.append(Evidence(site_file, loc(c.line), "jwt-decode", c.text[:200]))
+        for c in by_line.values():
+            acc = self._access(module, c, flow, local_types)
+            if acc is not None:
+                acc.line = loc(acc.line)
+                acc.file = site_file
+                res.accesses.append(acc)
+                continue
+            # helpers in the tree: map arguments to parameters, recurse
+            if depth < MAX_DEPTH:
+                target = self.resolve_callee(module, c, local_types) or self.resolve_method_on_instance(module, c)
+                if target is not None and target[1] is not func:
+                    sub_flow = self._map_args(target[1], c, flow)
+                    sub = self.analyze(target[0], target[1], sub_flow, depth + 1,
+                                       at or (module.path, c.line), seen)
+                    self._merge(res, sub, c, flow)
+                    continue
+                self._repo_call(module, c, flow, res, site_file, loc(c.line))
+        # 3. os.environ exposure by name
+        if "os.environ" in body.names or any("os.environ" in n for n in (x.text for x in body.returns)):
+            pass
+        for r in body.returns:
+            if "os.environ" in r.text or "environ" in _dotted_names(r):
+                res.env_exposure.append(Evidence(site_file, loc(r.line), "env-exposure", r.text[:120]))
+        for a in body.assigns:
+            if "os.environ" in _dotted_names(a.value):
+                res.env_exposure.append(Evidence(site_file, loc(a.line), "env-exposure", a.value.text[:120]))
+        # 4. branches: ownership compare after fetch, role checks, inline auth
+        for br in body.branches:
+            cond = br.condition
+            rejects = bool(br.raises) or any(HTTP_REJECT.search(r.text) for r in br.returns) or any(
+                c.last in ("abort", "Forbidden", "PermissionDenied", "HTTPException") for c in br.calls) or any(
+                HTTP_REJECT.search(c.text) for c in br.calls)
+            if not rejects:
+                continue
+            has_ident = flow.has_identity(cond)
+            names = cond.names()
+            taint = flow.taint_of(cond)
+            is_role = bool(ROLE_COND.search(cond.text))
+            if is_role and taint and not has_ident:
+                res.client_role_checks.append(Evidence(site_file, loc(br.line), "role-from-client", cond.text[:120]))
+            elif is_role and (has_ident or not taint):
+                res.role_checks.append(Evidence(site_file, loc(br.line), "role-check", cond.text[:120]))
+            if has_ident and self._compares_object(cond, flow):
+                res.ownership.append(Evidence(site_file, loc(br.line), "owner-compare", cond.text[:120]))
+            elif has_ident and any(n.split(".")[-1] in OWNER_FIELDS for n in names):
+                res.ownership.append(Evidence(site_file, loc(br.line), "owner-compare", cond.text[:120]))
+        # role checks that are not rejections but gate the branch (`if user.admin: delete(...)`)
+        for br in body.branches:
+            if flow.has_identity(br.condition) and ROLE_COND.search(br.condition.text) and not br.raises:
+                if any(self._writes_or_reads(c) for c in br.calls) or br.calls:
+                    res.role_checks.append(Evidence(site_file, loc(br.line), "role-gate", br.condition.text[:120]))
+        # 5. password compares and credential compares
+        for cmp in body.compares:
+            if cmp.op not in ("==", "!="):
+                continue
+            for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
+                sname = side.name or (side.func.name if side.kind == "call" and side.func is not None else "")
+                txt = side.text
+                if (PASSWORD_NAME.search(sname) or re.search(r"""get\(\s*['"](password|passwd|pwd)['"]""", txt)
+                        or re.search(r"""\[\s*['"](password|passwd|pwd)['"]\s*\]""", txt)):
+                    if other.kind in ("none", "num", "bool") or (other.kind == "str" and not other.value):
+                        continue
+                    res.password_compares.append(Evidence(site_file, loc(cmp.line), "password-compare",
+                                                          f"{cmp.left.text[:60]} {cmp.op} {cmp.right.text[:60]}"))
+                    break
+        return res
+
+    def _is_identity_call(self, module: PyModule, e: Expr) -> bool:
+        """`token_validator(...)`, `get_current_user(...)`, `jwt.decode(...)`: the result is the caller."""
+        for c in e.iter_calls():
+            nm = c.name or ""
+            if re.search(r"(token_validator|get_current_user|current_user|decode_auth_token|get_jwt_identity|"
+                         r"authenticate|verify_token|decode_token|get_user_from_token|jwt\.decode)$", nm):
+                return True
+            if nm and "." not in nm and self.project.auth is not None and nm[:1].islower():
+                sym = self.index.resolve(module, nm)
+                if sym is not None and sym.kind == "function" and sym.func is not None:
+                    try:
+                        v = self.project.auth.callable_verdict(sym.module, sym.func)
+                    except RecursionError:
+                        continue
+                    if v.authn and any(ev.kind == "token-validation" for ev in v.evidence):
+                        return True
+        return False
+
+    def _compares_object(self, cond: Expr, flow: Flow) -> bool:
+        """A compare between the caller identity and something else (an object's owner)."""
+        stack = [cond]
+        while stack:
+            e = stack.pop()
+            if e.kind == "compare" and len(e.args) >= 2:
+                sides = [flow.has_identity(a) for a in e.args]
+                if any(sides) and not all(sides):
+                    return True
+                if all(sides) and len({a.text for a in e.args}) > 1:
+                    return True
+            stack.extend(e.args)
+        return False
+
+    @staticmethod
+    def _writes_or_reads(c: Expr) -> bool:
+        return c.last in WRITE_VERBS or c.last in READ_VERBS
+
+    def _map_args(self, func: FunctionDef, call: Expr, flow: Flow) -> Flow:
+        params = [p for p in func.params if p.name not in ("self", "cls")]
+        sub = Flow()
+        for i, a in enumerate(call.args):
+            if i < len(params):
+                t = flow.taint_of(a)
+                if t:
+                    sub.tainted[params[i].name] = t[0]
+                if flow.has_identity(a):
+                    sub.identity.add(params[i].name)
+        byname = {p.name for p in params}
+        for k, v in call.kwargs.items():
+            if k in byname:
+                t = flow.taint_of(v)
+                if t:
+                    sub.tainted[k] = t[0]
+                if flow.has_identity(v):
+                    sub.identity.add(k)
+        return sub
+
+    def _merge(self, res: FuncResult, sub: FuncResult, call: Expr, flow: Flow) -> None:
+        res.accesses.extend(sub.accesses)
+        res.ownership.extend(sub.ownership)
+        res.role_checks.extend(sub.role_checks)
+        res.client_role_checks.extend(sub.client_role_checks)
+        res.audit.extend(sub.audit)
+        res.password_compares.extend(sub.password_compares)
+        res.jwt_calls.extend(sub.jwt_calls)
+        res.call_names |= sub.call_names
+        res.loggers |= sub.loggers
+        res.env_exposure.extend(sub.env_exposure)
+
+    def _model_of(self, module: PyModule, c: Expr) -> str:
+        """The model class an ORM call works on: query(M), M.query, M.objects, session.get(M, ..), select(M)."""
+        for sub in c.iter_calls():
+            if sub.last in ("query", "select", "get_object_or_404", "get_list_or_404", "get") and sub.args:
+                a0 = sub.args[0]
+                if a0.name and a0.name.split(".")[-1][:1].isupper():
+                    return a0.name
+        chain = c.chain()
+        for i, part in enumerate(chain):
+            if part in ("objects", "query") and i > 0 and chain[i - 1][:1].isupper():
+                return chain[i - 1]
+        if chain and chain[0][:1].isupper() and len(chain) >= 2:
+            return chain[0]
+        return ""
+
+    def _access(self, module: PyModule, c: Expr, flow: Flow, local_types: dict[str, str]) -> DataAccess | None:
+        chain = c.chain()
+        last = c.last
+        allnames = set(chain)
+        for sub in c.iter_calls():
+            allnames.add(sub.last)
+        text = c.text
+        api = ""
+        kind = "read"
+        # raw SQL
+        if last in ("execute", "executemany", "raw", "text", "exec_driver_sql", "fetch", "fetchrow", "fetchval") or \
+                "text" in allnames:
+            sql = ""
+            for sub in [c, *c.iter_calls()]:
+                a0 = sub.arg(0)
+                if a0 is not None and a0.kind in ("str", "fstring", "binop"):
+                    sql = a0.text
+                    break
+            if sql and SQL_ANY.search(sql):
+                api = "raw-sql"
+                kind = "write" if SQL_WRITE.search(sql.strip("\"'fbr ")) else "read"
+        if not api:
+            model = self._model_of(module, c)
+            is_model, _owned, _ = self.model_info(module, model) if model else (False, False, "")
+            if "objects" in allnames and (last in READ_VERBS or last in WRITE_VERBS or "filter" in allnames):
+                api = "django-orm"
+            elif "query" in allnames and ({"filter", "filter_by", "get", "first", "one", "all", "get_or_404",
+                                           "first_or_404", "delete", "update", "one_or_none"} & allnames):
+                api = "sqlalchemy"
+            elif last in ("get_object_or_404", "get_list_or_404"):
+                api = "django-shortcut"
+            elif "select" in allnames and "where" in allnames:
+                api = "sqlalchemy"
+            elif last in ("get", "get_one", "delete", "merge") and chain and chain[-2:-1] and \
+                    re.search(r"(session|db)$", chain[-2] if len(chain) >= 2 else "", re.I) and c.args and \
+                    c.args[0].name[:1].isupper():
+                api = "sqlalchemy"
+            elif is_model and last in ("get", "get_or_none", "filter", "get_by_id", "select", "delete_by_id",
+                                       "get_or_404", "exclude", "find", "find_one", "create", "update"):
+                api = "model-manager"
+            elif last in ("add", "add_all", "commit", "delete", "merge", "flush", "refresh") and chain and \
+                    len(chain) >= 2 and re.search(r"(session|db|conn|connection|transaction)$", chain[-2], re.I):
+                if last in ("flush", "refresh"):
+                    return None
+                api = "session"
+                kind = "write"
+            elif last == "save" and not c.args and chain and len(chain) >= 2 and not re.search(
+                    r"(file|image|img|upload|fs|storage|pdf|wb|workbook|doc|photo)", chain[-2], re.I):
+                api = "orm-save"
+                kind = "write"
+            elif last == "save" and c.kwargs and set(c.kwargs) <= {"update_fields", "commit", "force_insert",
+                                                                   "using", "force_update"}:
+                api = "orm-save"
+                kind = "write"
+            elif last in ("delete_instance",):
+                api = "orm-save"
+                kind = "write"
+            if not api:
+                return None
+            if api not in ("session", "orm-save"):
+                if last in WRITE_VERBS and last not in ("get_or_create",):
+                    kind = "write"
+                elif "delete" in allnames or "update" in allnames and api != "model-manager":
+                    kind = "write"
+            if api == "model-manager" and last in ("create", "update"):
+                kind = "write"
+        taint = flow.taint_of(c)
+        scoped = flow.has_identity(c)
+        model = self._model_of(module, c)
+        return DataAccess(line=c.line, kind=kind, api=api if not model else f"{api}:{model}",  # type: ignore[arg-type]
+                          text=text[:160], uses_request_input=bool(taint), inputs=taint, owner_scoped=scoped,
+                          file=module.path)
+
+    def _repo_call(self, module: PyModule, c: Expr, flow: Flow, res: FuncResult, site_file: str, line: int) -> None:
+        """An unresolved repository / query-module call: `articles_repo.delete_article(...)`, `queries.get_x(...)`."""
+        chain = c.chain()
+        if len(chain) < 2:
+            return
+        recv, last = chain[-2], c.last
+        if not REPO_RECEIVER.search(recv) or not REPO_VERB.match(last):
+            return
+        kind = "write" if WRITE_NAME.match(last) else "read"
+        taint = flow.taint_of(c)
+        res.accesses.append(DataAccess(line=line, kind=kind, api="repository",  # type: ignore[arg-type]
+                                       text=c.text[:160], uses_request_input=bool(taint), inputs=taint,
+                                       owner_scoped=flow.has_identity(c), file=site_file))
+
+
+# ------------------------------------------------------------------------------------------- routes
+
+
+def find_handler(project: Any, route: Route) -> tuple[PyModule, FunctionDef] | None:
+    mod = project.index.by_path.get(route.handler_file or route.file)
+    if mod is None:
+        return None
+    name = route.handler.split(":")[-1]
+    best = None
+    for f in mod.functions.values():
+        if route.handler_line and (f.line == route.handler_line or route.handler_line in f.decorator_lines):
+            return mod, f
+        if f.qualname == name or f.qualname.endswith("." + name) or f.name == name:
+            best = best or f
+    return (mod, best) if best is not None else None
+
+
+def _param_dependency(p: Any) -> Expr | None:
+    for e in (p.default, p.annotation):
+        if e is None:
+            continue
+        for call in e.iter_calls():
+            if call.last in DEPENDS:
+                return call.args[0] if call.args else Expr("name", p.annotation.text if p.annotation else "", 0,
+                                                            name=p.annotation.name if p.annotation else "")
+    return None
+
+
+def _initial_flow(an: Analyzer, route: Route, mod: PyModule, func: FunctionDef, facts: HandlerFacts) -> Flow:
+    flow = Flow()
+    path_names = {a or b for a, b in PATH_PARAM_RE.findall(route.path)}
+    facts.path_params = sorted(path_names)
+    fw = route.framework
+    for p in func.params:
+        if p.name in ("self", "cls", "request", "req", "db", "session", "response", "background_tasks"):
+            continue
+        dep = _param_dependency(p)
+        ann = p.annotation.text if p.annotation is not None else ""
+        if dep is not None:
+            dep_name = dep.name or ""
+            is_ident = bool(IDENTITY_PARAM_NAMES.match(p.name)) or bool(
+                re.search(r"current_user|get_user|auth|authoriz|principal|subject|token|permission", dep_name, re.I))
+            if not is_ident and dep_name:
+                sym = an.index.resolve(mod, dep_name)
+                try:
+                    v = an.project.auth.symbol_verdict(sym) if sym is not None else None
+                except RecursionError:
+                    v = None
+                is_ident = bool(v and (v.authn or v.role))
+            if is_ident:
+                flow.identity.add(p.name)
+            continue
+        if re.search(r"\b(Session|AsyncSession|Request|Response|BackgroundTasks|WebSocket|HttpRequest)\b", ann):
+            continue
+        if p.kind == "dstar" and fw in ("django", "drf"):
+            flow.tainted[p.name] = p.name
+            continue
+        if p.name in path_names:
+            flow.tainted[p.name] = p.name
+        elif fw in ("fastapi", "starlette") or p.name in path_names:
+            flow.tainted[p.name] = p.name
+            if p.annotation is not None and p.annotation.name[:1].isupper() and p.annotation.name not in (
+                    "Optional", "List", "Union", "UUID", "Annotated") and "Query" not in (p.default.text if p.default else ""):
+                facts.body_params.append(p.name)
+            elif p.name not in path_names:
+                facts.query_params.append(p.name)
+        elif fw in ("flask", "connexion") and p.name not in path_names:
+            # connexion passes query/body parameters as keyword arguments
+            flow.tainted[p.name] = p.name
+            facts.query_params.append(p.name)
+        elif fw in ("django", "drf") and p.name not in ("args", "kwargs", "format"):
+            flow.tainted[p.name] = p.name
+    for n in ("pk", "id", "slug"):
+        if n in path_names:
+            flow.tainted.setdefault(n, n)
+    return flow
+
+
+def _route_decorator(func: FunctionDef, route: Route) -> Expr | None:
+    for d, line in zip(func.decorators, func.decorator_lines or [0] * len(func.decorators), strict=False):
+        if line == route.line:
+            return d
+    return func.decorators[0] if func.decorators else None
+
+
+def _dependency_functions(an: Analyzer, mod: PyModule, func: FunctionDef, route: Route) -> list[tuple[str, PyModule, FunctionDef, int, str]]:
+    """Dependencies of the route: (kind param|route, module, function, line, param name)."""
+    out: list[tuple[str, PyModule, FunctionDef, int, str]] = []
+    for p in func.params:
+        dep = _param_dependency(p)
+        if dep is None or not dep.name:
+            continue
+        sym = an.index.resolve(mod, dep.name)
+        if sym is not None and sym.kind == "function" and sym.func is not None:
+            out.append(("param", sym.module, sym.func, dep.line or func.line, p.name))
+    deco = _route_decorator(func, route)
+    if deco is not None:
+        deps = deco.kw("dependencies")
+        if deps is not None:
+            for item in deps.args:
+                for call in item.iter_calls():
+                    if call.last in DEPENDS and call.args and call.args[0].name:
+                        sym = an.index.resolve(mod, call.args[0].name)
+                        if sym is not None and sym.kind == "function" and sym.func is not None:
+                            out.append(("route", sym.module, sym.func, call.line, ""))
+    return out
+
+
+def _dependency_flow(an: Analyzer, mod: PyModule, func: FunctionDef, route_path_names: set[str]) -> Flow:
+    flow = Flow()
+    for p in func.params:
+        dep = _param_dependency(p)
+        if dep is not None:
+            if IDENTITY_PARAM_NAMES.match(p.name) or re.search(r"current_user|get_user|auth", dep.name or "", re.I):
+                flow.identity.add(p.name)
+            continue
+        if p.name in route_path_names or (p.default is not None and p.default.last in ("Path", "Query", "Body")):
+            flow.tainted[p.name] = p.name
+    return flow
+
+
+def analyze_route(an: Analyzer, route: Route) -> None:
+    found = find_handler(an.project, route)
+    facts = route.facts
+    if found is None:
+        return
+    mod, func = found
+    flow = _initial_flow(an, route, mod, func, facts)
+    res = an.analyze(mod, func, flow, at=None)
+    # FastAPI dependencies that fetch objects from path parameters, or check permissions
+    path_names = set(facts.path_params)
+    for kind, dmod, dfunc, line, pname in _dependency_functions(an, mod, func, route):
+        dflow = _dependency_flow(an, dmod, dfunc, path_names)
+        sub = an.analyze(dmod, dfunc, dflow, depth=1, at=(mod.path, line))
+        if kind == "route":
+            res.ownership.extend(sub.ownership)
+            res.role_checks.extend(sub.role_checks)
+            continue
+        reads = [a for a in sub.accesses if a.kind == "read" and a.uses_request_input]
+        if reads and pname:
+            flow.tainted.setdefault(pname, reads[0].inputs[0] if reads[0].inputs else pname)
+            res.accesses.extend(reads)
+            res.ownership.extend(sub.ownership)
+        res.audit.extend(sub.audit)
+    # a handler param that came from an object-fetching dependency is request-derived: re-run accesses using it
+    if any(a.file == mod.path and a.line for a in res.accesses):
+        res2 = an.analyze(mod, func, Flow(dict(flow.tainted), set(flow.identity)), at=None)
+        known = {(a.file, a.line) for a in res.accesses}
+        for a in res2.accesses:
+            if (a.file, a.line) in known:
+                for b in res.accesses:
+                    if (b.file, b.line) == (a.file, a.line) and a.uses_request_input and not b.uses_request_input:
+                        b.uses_request_input, b.inputs = True, a.inputs
+    facts.accesses = sorted(res.accesses, key=lambda a: (a.line, a.file))
+    facts.ownership_checks = res.ownership
+    facts.role_checks = res.role_checks
+    facts.audit_calls = res.audit
+    facts.password_compares = res.password_compares
+    facts.jwt_calls = res.jwt_calls
+    facts.extra["call_names"] = sorted(res.call_names)[:400]
+    facts.extra["loggers"] = sorted(res.loggers)
+    facts.extra["client_role_checks"] = res.client_role_checks
+    facts.extra["env_exposure"] = res.env_exposure
+    facts.extra["identity"] = sorted(flow.identity)
+    facts.extra["handler_module"] = mod.path
+    facts.extra["handler_end_line"] = func.end_line
+    facts.extra["decorator_names"] = [d.name or d.last for d in func.decorators]
+    facts.extra["docstring_hidden"] = False
+
+
+def attach_handler_facts(project: Any, model: AppModel) -> None:
+    """Fill every route's HandlerFacts, then add project-level facts for the non-route rules."""
+    an = Analyzer(project)
+    for route in model.routes:
+        if route.facts.accesses or route.facts.extra.get("handler_module"):
+            continue
+        try:
+            analyze_route(an, route)
+        except RecursionError:
+            continue
+    try:
+        model.settings.extend(collect_settings(project, an))
+    except RecursionError:  # pragma: no cover - pathological nesting
+        pass
+
+
+# ------------------------------------------------------------------------------------------- project facts
+
+SECRET_NAME = re.compile(
+    r"(^|[^a-z])(secret|secret_key|api_?key|apikey|access_?key|private_?key|client_secret|auth_?token|"
+    r"access_?token|refresh_?token|token_secret|jwt_?secret|signing_?key|password|passwd|pwd|credentials?|"
+    r"encryption_?key|master_?key|webhook_?secret|session_?key|salt|cvc|cvv)s?($|[^a-z])", re.I)
+NOT_SECRET_NAME = re.compile(r"(_url|_uri|_path|_file|_dir|_name|_header|_field|_length|_len|_min|_max|_type|"
+                             r"_algorithm|_alg|_expire\w*|_ttl|_lifetime|_prefix|_env|_var|_id|_label|_hint|"
+                             r"_pattern|_regex|_policy|_format|_template|_endpoint|_version|_validators?|_hasher\w*|"
+                             r"_reset\w*|_changed\w*|_required|_backend|_class|_mode|_timeout|_enabled)$|"
+                             r"^(auth_password_validators|password_hashers|secret_key_fallbacks)$", re.I)
+PLACEHOLDER = re.compile(
+    r"^(|x+|\*+|\.+|-+|_+|<.*>|\{\{.*\}\}|\$\{.*\}|\$\w+|%\(.*\)s|%s|none|null|nil|undefined|true|false|"
+    r"change[-_ ]?(me|this|it)\w*|replace[-_ ]?me\w*|your[-_ ].*|my[-_]?secret\w*|example\w*|sample\w*|dummy\w*|"
+    r"placeholder\w*|fake\w*|test\w*|todo|fixme|tbd|secret|password|passwd|pass|pwd|key|token|\.\.\.|"
+    r"insert[-_ ].*|put[-_ ].*|enter[-_ ].*|set[-_ ].*|default|xxx\w*|foo\w*|bar|baz|not[-_ ]?set|"
+    r"super[-_]?secret\w*|s3cr3t)$", re.I)
+WEAK_REAL = re.compile(r"^(password|admin|root|secret|123456\d*|qwerty|letmein|pass|changeit|random|test|guest)$",
+                       re.I)
+PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("aws-access-key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("slack-token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b")),
+    ("stripe-key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}\b")),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    ("private-key", re.compile(r"-----BEGIN (RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----")),
+    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{32,}\b")),
+)
+CONN_STRING = re.compile(r"\b(postgres(ql)?|mysql|mariadb|mongodb(\+srv)?|redis|amqp|mssql|oracle)(\+\w+)?://"
+                         r"([^:@/\s'\"]+):([^@/\s'\"]+)@", re.I)
+EXAMPLE_PATH = re.compile(r"(^|/)(tests?|testing|fixtures?|examples?|samples?|docs?|demo|spec|e2e|mocks?|cypress|"
+                          r"playwright|\.github|\.gitlab|\.circleci|contrib|dev|local)(/|$)|docker-compose[\w.-]*\.ya?ml$|"
+                          r"\.gitlab-ci\.yml$|(^|/)(test|testing|dev|development|local|ci)(_settings|settings)?\.py$|"
+                          r"(\.example|\.sample|\.template|\.dist|example\.|sample\.|_example|test_|_test\.py|cypress\.json|"
+                          r"conftest\.py)", re.I)
+SETTINGS_FILE = re.compile(r"(^|/)(settings|config|configuration|conf|local_settings)[\w.-]*\.py$|(^|/)settings/", re.I)
+CODE_EXT = re.compile(r"\.py$")
+
+
+def _entropy(s: str) -> float:
+    import math
+
+    if not s:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in s:
+        counts[ch] = counts.get(ch, 0) + 1
+    return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
+
+
+def classify_secret_value(name: str, value: str, rel: str) -> tuple[str, str] | None:
+    """(strength, why) for a literal assigned to a secret-named target; None when it is not a secret.
+
+    strength: strong (high-entropy or provider-shaped), weak (a real but guessable literal),
+    placeholder (an example value, a template variable, a test fixture).
+    """
+    v = value.strip()
+    if re.fullmatch(r"(?i)(true|false|yes|no|on|off|none|null|\d+(\.\d+)?)", v):
+        return None
+    if len(v) > 400 or "\n" in v or " " in v.strip() and not CONN_STRING.search(v):
+        return None
+    if re.match(r"^(https?|file)://", v) and not CONN_STRING.search(v):
+        return None
+    if re.fullmatch(r"[A-Z_][A-Z0-9_]*", v) and len(v) > 3:  # an env var *name*, not its value
+        return None
+    if re.fullmatch(r"[a-z]+(\.[a-z_]+)+", v):  # a dotted import path / setting name
+        return None
+    if PLACEHOLDER.match(v) and not WEAK_REAL.match(v):
+        return "placeholder", "placeholder value"
+    if EXAMPLE_PATH.search(rel):
+        return "placeholder", "example or test file"
+    if WEAK_REAL.match(v) or len(v) < 8:
+        return "weak", "short or well-known literal"
+    if _entropy(v) >= 3.0 or any(p.search(v) for _, p in PROVIDER_PATTERNS):
+        return "strong", "high-entropy literal"
+    return "weak", "low-entropy literal"
+
+
+def _const_str(e: Expr | None) -> str | None:
+    if e is None:
+        return None
+    if e.kind == "str" and isinstance(e.value, str):
+        return e.value
+    return None
+
+
+def _getenv_default(e: Expr) -> Expr | None:
+    """os.getenv("X", "default") / os.environ.get("X", "d") / config("X", default="d") -> the default."""
+    if e.kind != "call":
+        return None
+    nm = e.name or ""
+    if nm.endswith(("getenv", "environ.get", "env.str", "env", "config")) or e.last in ("get_env", "env"):
+        d = e.kw("default") or e.arg(1)
+        return d
+    return None
+
+
+def _resolve_literal(an: Analyzer, module: PyModule, e: Expr | None, depth: int = 0) -> Expr | None:
+    """Follow names/attributes to a literal list/str/bool (module assigns, class attrs such as settings.x)."""
+    if e is None or depth > 4:
+        return None
+    if e.kind in ("str", "list", "tuple", "set", "bool", "num"):
+        return e
+    if e.kind in ("name", "attr") and e.name:
+        sym = None
+        try:
+            sym = an.index.resolve(module, e.name)
+        except RecursionError:
+            sym = None
+        if sym is not None and sym.kind == "assign" and sym.assign is not None:
+            return _resolve_literal(an, sym.module, sym.assign.value, depth + 1)
+        attr = e.name.rsplit(".", 1)[-1]
+        if "." in e.name:
+            cands = []
+            for m in an.project.python:
+                for c in m.classes.values():
+                    a = c.attrs.get(attr)
+                    if a is not None:
+                        cands.append((m, a))
+            if len(cands) == 1:
+                m, a = cands[0]
+                val = a.value
+                if val.kind == "call" and val.last in ("Field", "field") and (val.kw("default") or val.arg(0)):
+                    val = val.kw("default") or val.arg(0) or val
+                return _resolve_literal(an, m, val, depth + 1)
+    if e.kind == "call" and e.last in ("Field", "field"):
+        return _resolve_literal(an, module, e.kw("default") or e.arg(0), depth + 1)
+    return None
+
+
+def _module_functions_calling(mod: PyModule, pattern: re.Pattern[str]) -> list[FunctionDef]:
+    return [f for f in mod.functions.values() if pattern.search(f.name)]
+
+
+def _cors_facts(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    calls = [c for c, _ in mod.calls]
+    for a in mod.assigns:
+        calls.extend(x for x in a.value.iter_calls() if x.last == "Middleware")
+    for c in calls:
+        first = c.arg(0)
+        is_starlette = (c.last == "add_middleware" and first is not None and (first.last or first.name) == "CORSMiddleware") or (
+            c.last == "Middleware" and first is not None and (first.last or first.name) == "CORSMiddleware")
+        is_flask = c.last == "CORS" or c.name == "flask_cors.CORS"
+        if not (is_starlette or is_flask):
+            continue
+        if is_starlette:
+            origins = c.kw("allow_origins")
+            regex = c.kw("allow_origin_regex")
+            creds = c.kw("allow_credentials")
+        else:
+            origins = c.kw("origins") or c.kw("resources")
+            regex = None
+            creds = c.kw("supports_credentials")
+        lit = _resolve_literal(an, mod, origins)
+        wildcard = False
+        if lit is not None:
+            vals = [x.value for x in ([lit] if lit.kind == "str" else lit.args) if x.kind == "str"]
+            wildcard = "*" in vals or any(v in (".*", "*") for v in vals)
+        elif origins is None and is_flask:
+            wildcard = True  # flask-cors defaults to origins="*"
+        reflected = False
+        if regex is not None:
+            rv = _const_str(_resolve_literal(an, mod, regex))
+            if rv is not None and (rv.startswith(".*") or not rv.endswith("$") and re.search(r"(?<!\\)\.[a-z]", rv)
+                                   or rv in (".*", "^.*$")):
+                reflected = True
+        cl = _resolve_literal(an, mod, creds)
+        credentials = bool(cl is not None and cl.kind == "bool" and cl.value)
+        if wildcard or reflected:
+            out.append({"kind": "cors", "file": mod.path, "line": c.line, "framework": "flask" if is_flask else "starlette",
+                        "wildcard": wildcard, "reflected": reflected, "credentials": credentials,
+                        "text": c.text[:160]})
+    # Django (django-cors-headers)
+    if SETTINGS_FILE.search(mod.path):
+        allow_all = mod.module_assign("CORS_ALLOW_ALL_ORIGINS") or mod.module_assign("CORS_ORIGIN_ALLOW_ALL")
+        creds_a = mod.module_assign("CORS_ALLOW_CREDENTIALS")
+        if allow_all is not None and allow_all.value.kind == "bool" and allow_all.value.value:
+            out.append({"kind": "cors", "file": mod.path, "line": allow_all.line, "framework": "django",
+                        "wildcard": True, "reflected": False,
+                        "credentials": bool(creds_a is not None and creds_a.value.kind == "bool" and creds_a.value.value),
+                        "text": f"{allow_all.target} = True"})
+    return out
+
+
+def _settings_flags(mod: PyModule) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    is_settings = SETTINGS_FILE.search(mod.path) and not EXAMPLE_PATH.search(mod.path)
+    if is_settings:
+        dbg = mod.module_assign("DEBUG")
+        if dbg is not None and dbg.value.kind == "bool" and dbg.value.value:
+            out.append({"kind": "debug", "file": mod.path, "line": dbg.line, "framework": "django",
+                        "text": "DEBUG = True"})
+        hosts = mod.module_assign("ALLOWED_HOSTS")
+        if hosts is not None and hosts.value.kind in ("list", "tuple") and any(
+                x.kind == "str" and x.value == "*" for x in hosts.value.args):
+            out.append({"kind": "allowed-hosts", "file": mod.path, "line": hosts.line, "framework": "django",
+                        "text": "ALLOWED_HOSTS = ['*']"})
+    for c, scope in mod.calls:
+        if c.last in ("FastAPI", "Flask", "Starlette") and (d := c.kw("debug")) is not None and d.kind == "bool" and d.value:
+            out.append({"kind": "debug", "file": mod.path, "line": c.line, "framework": c.last.lower(), "text": c.text[:120]})
+    for a in mod.assigns:
+        if re.search(r"config\[['\"]DEBUG['\"]\]$|\.debug$", a.target) and a.value.kind == "bool" and a.value.value \
+                and a.scope == "<module>" and not EXAMPLE_PATH.search(mod.path):
+            out.append({"kind": "debug", "file": mod.path, "line": a.line, "framework": "flask", "text": f"{a.target} = True"})
+    return out
+
+
+def _target_name(target: str) -> str:
+    m = re.search(r"\[\s*['\"]([^'\"]+)['\"]\s*\]$", target)
+    if m:
+        return m.group(1)
+    return target.rsplit(".", 1)[-1]
+
+
+def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for a in mod.assigns:
+        name = _target_name(a.target)
+        if not SECRET_NAME.search(name) or NOT_SECRET_NAME.search(name):
+            continue
+        val = a.value
+        source = "literal"
+        if val.kind == "call" and val.last in ("Field", "SecretStr"):
+            val = val.kw("default") or val.arg(0) or val
+        d = _getenv_default(val)
+        if d is not None:
+            val, source = d, "env-default"
+        if val.kind == "call" and _weak_generator(an, mod, val):
+            out.append({"kind": "secret", "file": mod.path, "line": a.line, "name": name, "strength": "weak",
+                        "why": "generated with a non-cryptographic or short random generator", "source": "generator",
+                        "value_fp": ""})
+            continue
+        s = _const_str(val)
+        if s is None:
+            continue
+        cls = classify_secret_value(name, s, mod.path)
+        if cls is None:
+            continue
+        out.append({"kind": "secret", "file": mod.path, "line": a.line, "name": name, "strength": cls[0],
+                    "why": cls[1], "source": source, "value_fp": _fp(s)})
+    return out
+
+
+def _weak_generator(an: Analyzer, mod: PyModule, call: Expr) -> bool:
+    """A call to a helper that builds the secret from `random.*` (not `secrets`) or a short digit string."""
+    for c in call.iter_calls():
+        if c.name and c.name.startswith("random."):
+            return True
+        sym = an.index.resolve(mod, c.name) if c.name else None
+        if sym is not None and sym.kind == "function" and sym.func is not None:
+            try:
+                body = sym.func.body
+            except (RecursionError, OSError):
+                continue
+            if any((x.name or "").startswith("random.") or (x.name or "") in ("choices", "randint", "randrange")
+                   for x in body.calls):
+                return True
+    return False
+
+
+def _fp(value: str) -> str:
+    try:
+        from apitrail.trace.secrets import fingerprint as keyed
+    except ImportError:  # pragma: no cover - the trace helper ships it
+        import base64
+        import hashlib
+        import hmac
+        import os
+
+        key = os.environ.get("APITRAIL_FP_KEY", "").encode() or b"apitrail-local"
+        return "fp:" + base64.urlsafe_b64encode(hmac.new(key, value.encode(), hashlib.sha256).digest()).decode()[:22]
+    return keyed(value)
+
+
+def _raw_secrets(rel: str, text: str, is_config: bool) -> list[dict[str, Any]]:
+    """Provider-shaped keys, private keys and connection strings with passwords, anywhere in a file."""
+    out: list[dict[str, Any]] = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if len(line) > 2000:
+            continue
+        for kind, pat in PROVIDER_PATTERNS:
+            m = pat.search(line)
+            if m:
+                val = m.group(0)
+                strength = "placeholder" if (EXAMPLE_PATH.search(rel) or re.search(r"EXAMPLE|x{6,}|0{8,}", val)) else "strong"
+                out.append({"kind": "secret", "file": rel, "line": i, "name": kind, "strength": strength,
+                            "why": f"{kind} pattern", "source": "pattern", "value_fp": _fp(val)})
+                break
+        else:
+            m2 = CONN_STRING.search(line)
+            if m2:
+                pw = m2.group(6)
+                if PLACEHOLDER.match(pw) and not WEAK_REAL.match(pw) or pw.startswith(("$", "{", "%", "<")):
+                    strength = "placeholder"
+                elif EXAMPLE_PATH.search(rel):
+                    strength = "placeholder"
+                else:
+                    strength = "weak" if WEAK_REAL.match(pw) or len(pw) < 8 else "strong"
+                out.append({"kind": "secret", "file": rel, "line": i, "name": "connection-string", "strength": strength,
+                            "why": "connection string with an embedded password", "source": "pattern",
+                            "value_fp": _fp(pw)})
+    return out
+
+
+ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*[:=]\s*(.*?)\s*$")
+
+
+def _config_secrets(rel: str, text: str) -> list[dict[str, Any]]:
+    """KEY=value (.env, ini), `key: value` (yaml) and "key": "value" (json) with secret-named keys."""
+    out: list[dict[str, Any]] = []
+    low = rel.lower()
+    if low.endswith((".md", ".rst", ".txt", ".html", ".lock", ".svg", ".csv")) or "openapi" in low or "swagger" in low:
+        return out
+    json_kv = re.compile(r"\"([A-Za-z_][\w.-]*)\"\s*:\s*\"([^\"]*)\"")
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith(("#", ";", "//")) or len(line) > 1000:
+            continue
+        pairs: list[tuple[str, str]] = []
+        if low.endswith(".json"):
+            pairs = json_kv.findall(line)
+        else:
+            m = ENV_LINE.match(line)
+            if m:
+                pairs = [(m.group(1), m.group(2))]
+        for key, raw in pairs:
+            name = key.rsplit(".", 1)[-1]
+            if not SECRET_NAME.search(name) or NOT_SECRET_NAME.search(name):
+                continue
+            val = raw.split(" #", 1)[0].strip().strip("'\"")
+            if not val or val.startswith(("$", "{", "!", "&", "*", "[", "(", "%", "<")) or val in ("|", ">", "~"):
+                continue
+            cls = classify_secret_value(name, val, rel)
+            if cls is None:
+                continue
+            strength, why = cls
+            if strength != "placeholder" and (".example" in low or "sample" in low or "template" in low):
+                strength, why = "placeholder", "example config file"
+            out.append({"kind": "secret", "file": rel, "line": i, "name": name, "strength": strength, "why": why,
+                        "source": "config", "value_fp": _fp(val)})
+    return out
+
+
+def _credential_kwargs(mod: PyModule) -> list[dict[str, Any]]:
+    """Seeded credentials in code: `create_user(..., password="kaylee123")`."""
+    out: list[dict[str, Any]] = []
+    if EXAMPLE_PATH.search(mod.path):
+        return out
+    seed_file = bool(re.search(r"(^|/)(init|initial\w*|seed\w*|populate\w*|bootstrap\w*|fixtures?)\.py$", mod.path))
+    for f in mod.functions.values():
+        if not seed_file and not re.search(r"seed|init_db|populate|bootstrap|load_users|create_users", f.qualname, re.I):
+            continue
+        try:
+            body = f.body
+        except (RecursionError, OSError):
+            continue
+        for c in body.calls:
+            for k, v in c.kwargs.items():
+                s = _const_str(v)
+                if s and PASSWORD_NAME.search(k) and len(s) >= 4 and not PLACEHOLDER.match(s):
+                    out.append({"kind": "secret", "file": mod.path, "line": v.line, "name": k, "strength": "weak",
+                                "why": "credential literal passed in code", "source": "call", "value_fp": _fp(s)})
+    return out
+
+
+JWT_MODULES = ("jwt", "jose", "authlib", "jwcrypto", "python_jwt", "flask_jwt_extended", "rest_framework_simplejwt")
+
+
+def _jwt_facts(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    tops = {ref.module.split(".")[0] for ref in mod.imports.values()}
+    if not tops & set(JWT_MODULES):
+        return out
+    for f in mod.functions.values():
+        try:
+            body = f.body
+        except (RecursionError, OSError):
+            continue
+        decoded: dict[str, int] = {}
+        for c in body.calls:
+            nm = c.name or ".".join(c.chain())
+            last = c.last
+            if last not in ("decode", "encode", "get_unverified_claims", "get_unverified_header", "decode_complete"):
+                continue
+            if not re.search(r"(^|\.)(jwt|jose|jws|JWT|PyJWT|token)\b", nm) and "jwt" not in nm.lower():
+                continue
+            opts = c.kw("options")
+            opt_text = opts.text if opts is not None else ""
+            verify_false = False
+            if opts is not None:
+                vs = opts.kwargs.get("verify_signature")
+                if vs is not None:
+                    lit = _resolve_literal(an, mod, vs)
+                    verify_false = bool(lit is not None and lit.kind == "bool" and lit.value is False) or (
+                        vs.kind == "bool" and vs.value is False)
+            vkw = c.kw("verify")
+            if vkw is not None and vkw.kind == "bool" and vkw.value is False:
+                verify_false = True
+            algs = c.kw("algorithms")
+            alg_none = bool(algs is not None and re.search(r"['\"]none['\"]", algs.text, re.I))
+            alg_from_token = bool(algs is not None and re.search(r"get_unverified_header|header\[|\[['\"]alg['\"]\]",
+                                                                 algs.text))
+            key = c.arg(1) if len(c.args) > 1 else (c.kw("key") or c.kw("secret"))
+            no_key = last == "decode" and key is None and not verify_false
+            unverified_api = last in ("get_unverified_claims",)
+            key_lit = None
+            if key is not None:
+                key_lit = _key_literal(an, mod, key)
+            out.append({"kind": "jwt", "file": mod.path, "line": c.line, "op": last, "func": f.qualname,
+                        "verify_false": verify_false, "alg_none": alg_none, "alg_from_token": alg_from_token,
+                        "no_key": no_key and last == "decode" and "options" not in c.kwargs,
+                        "unverified_api": unverified_api, "key_literal": key_lit, "text": c.text[:160],
+                        "options": opt_text[:80]})
+            if verify_false or unverified_api:
+                for a in body.assigns:
+                    if a.line >= c.line and a.value.line == c.line:
+                        decoded[a.target] = c.line
+        _ = decoded
+    return out
+
+
+def _key_literal(an: Analyzer, mod: PyModule, key: Expr) -> dict[str, Any] | None:
+    """The JWT key resolved to a literal: a string constant, a settings value, app.config['SECRET_KEY']."""
+    lit = _resolve_literal(an, mod, key)
+    if lit is None and key.kind == "call" and key.last == "get" and key.arg(0) is not None:
+        cfg_name = _const_str(key.arg(0))
+        if cfg_name:
+            lit = _config_key_literal(an, cfg_name)
+    if lit is None and key.kind == "subscript" and key.args:
+        cfg_name = _const_str(key.args[0])
+        if cfg_name:
+            lit = _config_key_literal(an, cfg_name)
+    if lit is None or lit.kind != "str" or not isinstance(lit.value, str):
+        return None
+    cls = classify_secret_value("secret_key", lit.value, mod.path)
+    return {"line": lit.line, "strength": cls[0] if cls else "weak", "fp": _fp(lit.value)}
+
+
+def _config_key_literal(an: Analyzer, name: str) -> Expr | None:
+    for m in an.project.python:
+        for a in m.assigns:
+            if a.scope == "<module>" and _target_name(a.target) == name and a.value.kind == "str":
+                return a.value
+    return None
+
+
+def _hidden_env_files(project: Any) -> list[Any]:
+    """`.env` files next to the code that the walk skipped (often listed in .gitignore yet committed)."""
+    import os
+
+    from apitrail.scan.frameworks._base import ConfigFile
+
+    known = {c.rel for c in project.configs}
+    dirs = {""} | {m.path.rsplit("/", 1)[0] if "/" in m.path else "" for m in project.python}
+    out = []
+    for d in sorted(dirs)[:2000]:
+        for name in (".env", ".env.local", ".env.prod", ".env.production"):
+            rel = f"{d}/{name}" if d else name
+            if rel in known:
+                continue
+            path = os.path.join(project.root, rel)
+            if os.path.isfile(path) and os.path.getsize(path) < 64_000:
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as fh:
+                        out.append(ConfigFile(rel, fh.read()))
+                except OSError:
+                    continue
+    return out
+
+
+def collect_settings(project: Any, an: Analyzer) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for mod in project.python:
+        out.extend(_cors_facts(an, mod))
+        out.extend(_settings_flags(mod))
+        out.extend(_secret_assigns(an, mod))
+        out.extend(_credential_kwargs(mod))
+        out.extend(_jwt_facts(an, mod))
+        path = mod.src.abs_path
+        if path:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(400_000)
+            except OSError:
+                text = ""
+            out.extend(_raw_secrets(mod.path, text, False))
+    for cfg in [*project.configs, *_hidden_env_files(project)]:
+        out.extend(_raw_secrets(cfg.rel, cfg.text, True))
+        out.extend(_config_secrets(cfg.rel, cfg.text))
+    # placeholders only matter in real (non-example) env files: elsewhere they are documentation
+    out = [s for s in out if s.get("kind") != "secret" or s.get("strength") != "placeholder"
+           or re.search(r"(^|/)\.env(\.[a-z]+)?$", s["file"]) and not EXAMPLE_PATH.search(s["file"])]
+    # one fact per (file, line)
+    seen: set[tuple[str, str, int]] = set()
+    dedup = []
+    for s in out:
+        k = (s["kind"], s["file"], s["line"])
+        if k in seen:
+            continue
+        seen.add(k)
+        dedup.append(s)
+    return dedup
