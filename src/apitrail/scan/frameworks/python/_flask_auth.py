@@ -1,0 +1,221 @@
+"""Auth of Flask-family routes, decided from behaviour.
+
+Sources, outermost first: app-wide ``before_request`` hooks, blueprint hooks (and their parents'), view-class
+``decorators`` / ``method_decorators``, the view's own decorators that sit below the route decorator, the
+OpenAPI ``security`` connexion enforces, and inline checks in the handler body. A project decorator is
+resolved and its wrapper analysed (``AuthAnalyzer``); decorator factories and decorator classes are followed
+through their returns. Library decorators whose behaviour is documented (flask-login, flask-jwt-extended,
+flask-httpauth, flask-security) come from a table on the plugin, with their opt-out arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from apitrail.scan.lang.python import Expr, FunctionDef, PyModule
+from apitrail.scan.lang.python_auth import UNAUTH_STATUS, AuthAnalyzer, AuthVerdict
+from apitrail.scan.lang.python_index import PythonIndex, Symbol
+from apitrail.scan.model import AuthRequirement, Evidence
+
+ROLE_HINT = re.compile(r"permission|role|admin|superuser|is_staff|scope|group|privilege", re.I)
+CREDENTIAL_CHECK = re.compile(r"check_password|verify_password|checkpw|password_hash|authenticate_user|"
+                              r"create_access_token|encode_auth_token|login_user|issue_token", re.I)
+# decorators that never decide auth; skipped quietly when unresolved
+NEUTRAL_DECORATORS = re.compile(r"wraps|cache|cached|memoize|limit|cross_origin|marshal|doc|response|arguments|"
+                                r"expect|param|validate|use_kwargs|paginate|etag|json|csrf|timed|trace|log|"
+                                r"deprecated|retry|route|property|classmethod|staticmethod|abstractmethod", re.I)
+AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect|session|secure|user", re.I)
+
+
+@dataclass
+class AuthSource:
+    """One contribution to a route's auth: its strength and where it came from."""
+
+    strength: str  # authn, role, optional, unknown, none
+    evidence: list[Evidence] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    note: str = ""  # e.g. decorator placed above the route decorator
+
+
+def _strings(e: Expr) -> list[str]:
+    out = []
+    for x in [e, *e.args, *e.kwargs.values()]:
+        if x.kind == "str" and isinstance(x.value, str):
+            out.append(x.value)
+        elif x.kind in ("list", "tuple", "set"):
+            out.extend(a.value for a in x.args if a.kind == "str" and isinstance(a.value, str))
+    return out
+
+
+class FlaskAuth:
+    """Resolve decorators, hooks and handler bodies to AuthSources (memoised per callee)."""
+
+    def __init__(self, index: PythonIndex, analyzer: AuthAnalyzer, library: Mapping[str, str],
+                 instance_auth: Mapping[str, str]) -> None:
+        self.index = index
+        self.analyzer = analyzer
+        self.library = library  # qualified decorator -> authn | role
+        self.instance_auth = instance_auth  # class of an auth object (HTTPBasicAuth) -> its decorator method
+        self._memo: dict[tuple[str, str], AuthVerdict] = {}
+
+    # -- behaviour of a callable, following factories --------------------------------------------------
+    def behaviour(self, sym: Symbol | None, depth: int = 0) -> AuthVerdict:
+        out = AuthVerdict()
+        if sym is None or depth > 4:
+            return out
+        key = (sym.module.path, f"{sym.kind}:{sym.name}")
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = out
+        funcs: list[tuple[PyModule, FunctionDef]] = []
+        if sym.kind == "function" and sym.func is not None:
+            funcs.append((sym.module, sym.func))
+        elif sym.kind == "class" and sym.cls is not None:
+            for meth in ("__call__", "__init__"):
+                f = sym.module.functions.get(f"{sym.cls.qualname}.{meth}")
+                if f is not None:
+                    funcs.append((sym.module, f))
+        elif sym.kind == "assign" and sym.assign is not None and sym.assign.value.name:
+            target = self.index.resolve(sym.module, sym.assign.value.name)
+            if target is not None and target != sym:
+                out.merge(self.behaviour(target, depth + 1))
+                out.optional = out.optional or self.behaviour(target, depth + 1).optional
+        for mod, f in funcs:
+            inner = [g for q, g in mod.functions.items() if q.startswith(f"{f.qualname}.<locals>.")]
+            for g in [f, *inner]:
+                v = self.analyzer.callable_verdict(mod, g)
+                out.merge(v)
+                out.optional = out.optional or v.optional
+                if not v.role and v.authn and self._rejects_403(g) and self._mentions_roles(g):
+                    out.role = True
+                # factories: `return require_permission("admin")(fn)` / `return Checker(perm)`
+                for r in g.body.returns:
+                    for c in r.iter_calls():
+                        if not c.name:
+                            continue
+                        sub = self.index.resolve(mod, c.name)
+                        if sub is not None and sub.kind in ("function", "class") and sub != sym:
+                            sv = self.behaviour(sub, depth + 1)
+                            if sv.authn or sv.role:
+                                out.merge(sv)
+                                for s in _strings(c):
+                                    if out.role and s not in out.roles and len(out.roles) < 5:
+                                        out.roles.append(s)
+        self._memo[key] = out
+        return out
+
+    @staticmethod
+    def _rejects_403(f: FunctionDef) -> bool:
+        b = f.body
+        return any("403" in x.text or "Forbidden" in x.text or "FORBIDDEN" in x.text
+                   for x in [*b.raises, *b.calls, *b.returns])
+
+    @staticmethod
+    def _mentions_roles(f: FunctionDef) -> bool:
+        b = f.body
+        return any(ROLE_HINT.search(n) for n in b.names) or any(ROLE_HINT.search(c.name or "") for c in b.calls)
+
+    # -- decorators -------------------------------------------------------------------------------------
+    def decorator(self, module: PyModule, deco: Expr, file: str) -> AuthSource | None:
+        """What a decorator (or a view_func wrapper call) does for auth; None when it is not about auth."""
+        call = deco if deco.kind == "call" else None
+        name = deco.name
+        if not name:
+            return None
+        sym = self.index.resolve(module, name)
+        qual = sym.external if sym is not None and sym.external else self.index.qualified_name(module, name)
+        ev_detail = deco.text[:120]
+        lib = self._library(qual)
+        if lib is not None:
+            if call is not None and self._opted_out(call):
+                return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+            roles = _strings(call) if call is not None and lib == "role" else []
+            return AuthSource(lib, [Evidence(file, deco.line, "decorator", ev_detail)], roles)
+        # auth.login_required where auth = HTTPBasicAuth() / HTTPTokenAuth() / MultiAuth()
+        if "." in name:
+            base, _, meth = name.rpartition(".")
+            bsym = self.index.resolve(module, base)
+            if bsym is not None and bsym.kind == "assign" and bsym.assign is not None and bsym.assign.value.kind == "call":
+                cq = self.index.qualified_name(bsym.module, bsym.assign.value.name)
+                for cls, dmeth in self.instance_auth.items():
+                    if cq.endswith(cls) and meth == dmeth:
+                        if call is not None and self._opted_out(call):
+                            return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+                        role = call is not None and call.kw("role") is not None
+                        roles = _strings(call.kw("role") or Expr("none", "", 0)) if call is not None else []
+                        return AuthSource("role" if role else "authn", [Evidence(file, deco.line, "decorator", ev_detail)],
+                                          roles)
+        if sym is None or sym.kind == "unresolved" or sym.kind == "module":
+            last = name.rsplit(".", 1)[-1]
+            if AUTHISH.search(last) and not NEUTRAL_DECORATORS.fullmatch(last):
+                return AuthSource("unknown", [Evidence(file, deco.line, "unresolved-decorator", f"{ev_detail} ({qual})")])
+            return None
+        v = self.behaviour(sym)
+        if v.role or v.authn:
+            roles = list(v.roles) or (_strings(call) if call is not None else [])
+            strength = "role" if v.role else "authn"
+            ev = [Evidence(file, deco.line, "decorator", ev_detail)] + v.evidence[:3]
+            return AuthSource(strength, ev, roles if strength == "role" else [])
+        if v.optional:
+            return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+        return None
+
+    def _library(self, qual: str) -> str | None:
+        for k, v in self.library.items():
+            if qual == k or qual.endswith("." + k.rsplit(".", 1)[-1]) and qual.split(".")[0] == k.split(".")[0]:
+                return v
+        return None
+
+    @staticmethod
+    def _opted_out(call: Expr) -> bool:
+        opt = call.kw("optional")
+        return opt is not None and opt.kind == "bool" and opt.value is True
+
+    # -- hooks and handlers -----------------------------------------------------------------------------
+    def hook(self, module: PyModule, func: FunctionDef, file: str, line: int, where: str) -> AuthSource | None:
+        v = self.behaviour(Symbol(module, "function", func.qualname, func=func))
+        if not (v.authn or v.role):
+            return None
+        ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + v.evidence[:3]
+        return AuthSource("role" if v.role else "authn", ev, list(v.roles) if v.role else [])
+
+    def inline(self, module: PyModule, func: FunctionDef) -> AuthSource | None:
+        """Checks inside the handler: abort(401) branches, token validators whose failure the handler rejects."""
+        b = func.body
+        if any(CREDENTIAL_CHECK.search(c.name or c.text[:40]) for c in b.calls):
+            return None  # a login / token-issuing endpoint checks credentials, it does not require auth
+        v = self.analyzer.callable_verdict(module, func)
+        if not (v.authn or v.role):
+            return None
+        direct = {"rejects", "inline-check", "role-check"}
+        handler_rejects = any(UNAUTH_STATUS.search(x.text) for x in [*b.returns, *b.raises]) or any(
+            c.last in ("abort", "Response", "make_response", "jsonify") and UNAUTH_STATUS.search(c.text) for c in b.calls)
+        if not (any(e.kind in direct for e in v.evidence) or handler_rejects or any(
+                e.kind == "calls-auth-helper" for e in v.evidence)):
+            return None
+        ev = [Evidence(e.file, e.line, "inline-check" if e.file == module.path else e.kind, e.detail)
+              for e in v.evidence[:4]]
+        role = v.role
+        return AuthSource("role" if role else "authn", ev, list(v.roles) if role else [])
+
+
+def combine(sources: list[AuthSource]) -> AuthRequirement:
+    """Strongest enforced source wins: role > authn > unknown > public. Notes are kept as evidence."""
+    evidence: list[Evidence] = []
+    roles: list[str] = []
+    strengths = {s.strength for s in sources}
+    for s in sources:
+        if s.strength in ("authn", "role", "unknown") or s.note or s.strength == "optional":
+            evidence.extend(s.evidence)
+        for r in s.roles:
+            if r not in roles:
+                roles.append(r)
+    if "role" in strengths:
+        return AuthRequirement("role", roles, evidence)
+    if "authn" in strengths:
+        return AuthRequirement("authenticated", [], evidence)
+    if "unknown" in strengths:
+        return AuthRequirement("unknown", [], evidence)
+    return AuthRequirement("public", [], evidence)
