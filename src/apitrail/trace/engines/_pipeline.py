@@ -80,7 +80,7 @@ def analyze(run: Runner, source: str = "hops", options: AnalyzeOptions | None = 
     hop_rows = run.rows(
         """
         SELECT g, depth, file, line, layer, product, direction, instance, status, ts, sig, hop_class, hop_reason,
-               hop_self, heur, token_ok
+               hop_self, heur, token_ok, method, path
         FROM t_hc
         """
     )
@@ -143,6 +143,10 @@ def _hop_out(h: dict[str, Any]) -> dict[str, Any]:
     }
     if h["direction"]:
         hop["direction"] = h["direction"]
+    if h["method"]:
+        hop["method"] = h["method"]
+    if h["path"]:
+        hop["path"] = h["path"]
     if h["ts"] is not None:
         hop["timestamp"] = _iso(h["ts"])
     if h["hop_class"] and h["hop_class"] != "none" and h["status"] is not None and (
