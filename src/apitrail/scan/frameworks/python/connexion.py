@@ -44,7 +44,7 @@ def _load(cfg: ConfigFile) -> tuple[dict[str, Any], dict[tuple[str, str], int]] 
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML ships with the test extras; JSON still works
-        yaml = None
+        yaml = None  # type: ignore[assignment]
     lines: dict[tuple[str, str], int] = {}
     if yaml is None:
         try:
