@@ -350,6 +350,17 @@ class Analyzer:
                         or re.search(r"""\[\s*['"](password|passwd|pwd)['"]\s*\]""", txt)):
                     if other.kind in ("none", "num", "bool") or (other.kind == "str" and not other.value):
                         continue
+                    if other.kind == "call" and re.search(r"hash|digest|encrypt|crypt|hmac|encode", other.text, re.I):
+                        continue
+                    if re.search(r"confirm|repeat|again|new_password|password2|old_password", cmp.left.text + cmp.right.text,
+                                 re.I) and not other.kind == "str":
+                        continue
+                    # stored value (an object's attribute) against request data or a literal
+                    stored = side.kind == "attr" and side.name.split(".")[0] not in flow.tainted
+                    if not (stored or other.kind == "str" or flow.taint_of(side)):
+                        continue
+                    if stored and not (flow.taint_of(other) or other.kind == "str" or other.kind == "call"):
+                        continue
                     res.password_compares.append(Evidence(site_file, loc(cmp.line), "password-compare",
                                                           f"{cmp.left.text[:60]} {cmp.op} {cmp.right.text[:60]}"))
                     break
@@ -647,6 +658,33 @@ def _dependency_flow(an: Analyzer, mod: PyModule, func: FunctionDef, route_path_
     return flow
 
 
+def _declared_roles(func: FunctionDef, route: Route) -> list[str]:
+    """Role names written in the route's auth dependencies: Depends(RoleChecker([Role.ADMIN])), Security(.., scopes=[..])."""
+    exprs: list[Expr] = []
+    for p in func.params:
+        dep = _param_dependency(p)
+        if dep is not None:
+            exprs.append(dep)
+            for e in (p.default, p.annotation):
+                if e is not None:
+                    exprs.extend(c for c in e.iter_calls() if c.last in DEPENDS)
+    deco = _route_decorator(func, route)
+    if deco is not None and deco.kw("dependencies") is not None:
+        exprs.append(deco.kw("dependencies"))  # type: ignore[arg-type]
+    for d in func.decorators:
+        if re.search(r"role|permission|admin|superuser|staff|scope", d.text, re.I):
+            exprs.append(d)
+    roles: list[str] = []
+    for e in exprs:
+        if e.kind != "call" and not e.args and not e.kwargs:
+            continue
+        for m in re.finditer(r"\b[A-Z][A-Za-z]*\.([A-Z][A-Z0-9_]{2,})\b|['\"]([A-Za-z][\w:.-]{2,40})['\"]", e.text):
+            r = m.group(1) or m.group(2)
+            if r and r not in roles:
+                roles.append(r)
+    return roles
+
+
 def analyze_route(an: Analyzer, route: Route) -> None:
     found = find_handler(an.project, route)
     facts = route.facts
@@ -693,7 +731,19 @@ def analyze_route(an: Analyzer, route: Route) -> None:
     facts.extra["handler_module"] = mod.path
     facts.extra["handler_end_line"] = func.end_line
     facts.extra["decorator_names"] = [d.name or d.last for d in func.decorators]
-    facts.extra["docstring_hidden"] = False
+    owned: dict[str, bool | None] = {}
+    for a in facts.accesses:
+        if ":" in a.api:
+            model = a.api.split(":", 1)[1]
+            found_cls, is_owned, _ = an.model_info(mod, model)
+            owned[model] = is_owned if found_cls else None
+    facts.extra["model_owned"] = owned
+    facts.extra["declared_roles"] = _declared_roles(func, route)
+    above = []
+    for d, line in zip(func.decorators, func.decorator_lines or [], strict=False):
+        if line < route.line and route.file == mod.path:
+            above.append({"name": d.name or d.last, "line": line})
+    facts.extra["decorators_above_route"] = above
 
 
 def attach_handler_facts(project: Any, model: AppModel) -> None:

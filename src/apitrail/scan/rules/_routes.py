@@ -1,0 +1,62 @@
+"""Shared judgements about routes for the route rules (privileged, public by design, sensitive)."""
+
+from __future__ import annotations
+
+import re
+
+from apitrail.scan.model import DataAccess, Route
+
+PRIVILEGED = re.compile(r"admin|superuser|staff|chef|employee|manager|owner|root|operator|moderator|maintainer|"
+                        r"support|internal|system|editor|write|manage|delete", re.I)
+UNPRIVILEGED = re.compile(r"^(customer|user|users|member|members|guest|viewer|reader|client|basic|default|"
+                          r"authenticated|read|public)$", re.I)
+PUBLIC_BY_DESIGN = re.compile(
+    r"(^|/)(login|log-in|signin|sign-in|sign_in|logout|signout|register|registration|signup|sign-up|sign_up|"
+    r"token|tokens|refresh|oauth2?|authorize|callback|sso|saml|oidc|acs|password[-_]?reset|reset[-_]?password|"
+    r"forgot[-_]?password|recover|recovery|verify|verification|verify[-_]?email|confirm|activate|activation|"
+    r"invite|invitation|accept[-_]?invite|unsubscribe|webhooks?|hooks?|health|healthz|healthcheck|ping|status|"
+    r"ready|readiness|liveness|version|setup|csrf|captcha|magic[-_]?link|otp|2fa|mfa|auth|"
+    r"reset-password|new-password|password)(/|$|\\.|-)", re.I)
+SENSITIVE_SEGMENT = re.compile(r"(^|/)_?(admin|debug|_debug|internal|metrics|config|configuration|settings|export|"
+                               r"dump|backup|env|environment|system|sysinfo|stats|logs?|console|actuator|"
+                               r"createdb|reset|seed|populate|delivery)(/|$|[-_])", re.I)
+
+
+def declared_roles(route: Route) -> list[str]:
+    roles = route.facts.extra.get("declared_roles") or []
+    return list(roles) if roles else list(route.auth.roles)
+
+
+def is_privileged(route: Route) -> bool:
+    """The route is restricted to a privileged role (admin, staff, ...), or the handler checks such a role."""
+    if route.facts.role_checks:
+        return True
+    if route.auth.state != "role":
+        return False
+    roles = declared_roles(route)
+    if not roles:
+        return True
+    return any(PRIVILEGED.search(r) for r in roles) and not all(UNPRIVILEGED.match(r) for r in roles)
+
+
+def public_by_design(route: Route) -> bool:
+    return bool(PUBLIC_BY_DESIGN.search(route.path)) or bool(
+        re.search(r"login|logout|register|signup|sign_up|token|password|reset|verify|callback|webhook|health|"
+                  r"oauth|authorize|invite|confirm|activate|unsubscribe|sso|saml", route.handler, re.I))
+
+
+def model_of(access: DataAccess) -> str:
+    return access.api.split(":", 1)[1] if ":" in access.api else ""
+
+
+def owned(route: Route, access: DataAccess) -> bool | None:
+    """True when the accessed model has an owner/tenant field (or is the user model); None when unknown."""
+    m = model_of(access)
+    if not m:
+        return None
+    value = (route.facts.extra.get("model_owned") or {}).get(m)
+    return value if isinstance(value, bool) else None
+
+
+def has_identity(route: Route) -> bool:
+    return bool(route.facts.extra.get("identity")) or route.auth.state in ("authenticated", "role")
