@@ -181,10 +181,21 @@ class FlaskAuth:
         ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + v.evidence[:3]
         return AuthSource("role" if v.role else "authn", ev, list(v.roles) if v.role else [])
 
+    def _issues_credentials(self, module: PyModule, func: FunctionDef) -> bool:
+        """The handler (or a helper it calls) verifies a password or logs the caller in / issues a token."""
+        calls = list(func.body.calls)
+        for c in func.body.calls[:40]:
+            if not c.name:
+                continue
+            sym = self.index.resolve(module, c.name)
+            if sym is not None and sym.kind == "function" and sym.func is not None and sym.func is not func:
+                calls.extend(sym.func.body.calls)
+        return any(CREDENTIAL_CHECK.search(c.name or "") for c in calls)
+
     def inline(self, module: PyModule, func: FunctionDef) -> AuthSource | None:
         """Checks inside the handler: abort(401) branches, token validators whose failure the handler rejects."""
         b = func.body
-        if any(CREDENTIAL_CHECK.search(c.name or c.text[:40]) for c in b.calls):
+        if self._issues_credentials(module, func):
             return None  # a login / token-issuing endpoint checks credentials, it does not require auth
         v = self.analyzer.callable_verdict(module, func)
         if not (v.authn or v.role):

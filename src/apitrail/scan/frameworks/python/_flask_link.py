@@ -441,6 +441,26 @@ class FlaskLinker:
                 return cm, cc.attrs[attr].value
         return None
 
+    def _decorator_list(self, m: PyModule, e: Expr, depth: int = 0) -> list[tuple[PyModule, Expr]]:
+        """Items of a decorators list: literals, ``Base.decorators + [...]``, a name bound to a list."""
+        if depth > 5:
+            return []
+        if e.kind in ("list", "tuple"):
+            return [(m, x) for x in e.args]
+        if e.kind == "binop" and e.value == "+":
+            return [x for a in e.args for x in self._decorator_list(m, a, depth + 1)]
+        if e.kind in ("name", "attr") and e.name:
+            base, _, attr = e.name.rpartition(".")
+            if base:
+                sym = self.index.resolve(m, base)
+                if sym is not None and sym.kind == "class" and sym.cls is not None:
+                    got = self._mro_attr(sym.module, sym.cls, attr)
+                    return self._decorator_list(got[0], got[1], depth + 1) if got is not None else []
+            sym = self.index.resolve(m, e.name)
+            if sym is not None and sym.kind == "assign" and sym.assign is not None:
+                return self._decorator_list(sym.module, sym.assign.value, depth + 1)
+        return []
+
     def _dispatch(self, m: PyModule, c: ClassDef) -> tuple[PyModule, FunctionDef] | None:
         for cm, cc, _ in self.index.class_mro(m, c):
             if cc is not None and f"{cc.qualname}.dispatch_request" in cm.functions:
@@ -463,8 +483,7 @@ class FlaskLinker:
         extra = list(extra or [])
         got = self._mro_attr(m, c, "decorators")
         if got is not None:
-            dm, val = got
-            for x in val.args if val.kind in ("list", "tuple") else []:
+            for dm, x in self._decorator_list(got[0], got[1]):
                 src = self.auth.decorator(dm, x, dm.path)
                 if src is not None:
                     extra.append(src)
@@ -472,9 +491,9 @@ class FlaskLinker:
         got = self._mro_attr(m, c, "method_decorators")
         if got is not None:
             dm, val = got
-            if val.kind in ("list", "tuple"):
-                for x in val.args:
-                    s = self.auth.decorator(dm, x, dm.path)
+            if val.kind in ("list", "tuple", "binop", "attr", "name"):
+                for xm, x in self._decorator_list(dm, val):
+                    s = self.auth.decorator(xm, x, xm.path)
                     if s is not None:
                         extra.append(s)
             elif val.kind == "dict":
@@ -552,6 +571,8 @@ class FlaskLinker:
         res = bound.get(res_e.name, [None])[0] if res_e is not None and res_e.name in bound else None
         rules: list[PathValue] = []
         for a in inner.args[1:]:
+            if a.kind == "star" and a.text.startswith("**"):
+                continue
             src = a.args[0] if a.kind == "star" and a.args else a
             name = src.name
             # urls = [transform(u) for u in urls]
