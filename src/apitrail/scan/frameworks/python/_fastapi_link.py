@@ -187,6 +187,17 @@ class Linker:
         self._fn_memo: dict[tuple[str, str], DepResult] = {}
         self._alias_memo: dict[tuple[str, str], Expr | None] = {}
         self._str_memo: dict[tuple[str, str, str], PathPart] = {}
+        self._resolve_memo: dict[tuple[str, str], Symbol | None] = {}
+        self._local_assigns: dict[tuple[str, str], dict[str, list[Assign]]] = {}
+
+    def resolve(self, module: PyModule, name: str) -> Symbol | None:
+        """PythonIndex.resolve, memoised: the same names are looked up for every route of a router."""
+        key = (module.path, name)
+        if key in self._resolve_memo:
+            return self._resolve_memo[key]
+        sym = self.idx.resolve(module, name)
+        self._resolve_memo[key] = sym
+        return sym
 
     # ------------------------------------------------------------------ constructors -------------------------
     def ctor_kind(self, module: PyModule, scope: str, call: Expr) -> str | None:
@@ -231,7 +242,7 @@ class Linker:
             cls = module.classes.get(f"{scope}.<locals>.{name}")
             if cls is not None:
                 return self._class_kind(module, cls)
-        sym = self.idx.resolve(module, name)
+        sym = self.resolve(module, name)
         if sym is None:
             return None
         if sym.kind == "unresolved":
@@ -244,7 +255,7 @@ class Linker:
                 return self._ctor_kind(sym.module, MODULE, val.name)
             if val.kind == "call" and val.name:
                 # APIRouter = get_api_router_class(APIRoute): a function returning a router class
-                fs = self.idx.resolve(sym.module, val.name)
+                fs = self.resolve(sym.module, val.name)
                 if fs is not None and fs.kind == "function" and fs.func is not None:
                     for q, c in fs.module.classes.items():
                         if q.startswith(f"{fs.func.qualname}.<locals>."):
@@ -274,7 +285,7 @@ class Linker:
         if e.kind == "fstring":
             return self._eval_fstring(module, scope, e, depth)
         if e.kind in ("name", "attr") and e.name:
-            sym = self.idx.resolve(module, e.name)
+            sym = self.resolve(module, e.name)
             if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value is not e:
                 v = sym.assign.value
                 if v.kind in ("str", "binop", "fstring", "name", "attr"):
@@ -305,10 +316,10 @@ class Linker:
         """``settings.API_V1_STR``: the class attribute's default, from the settings object's class (or, when the
         object cannot be resolved, the one class in the tree that defines that attribute as a string)."""
         base, _, attr = dotted.rpartition(".")
-        sym = self.idx.resolve(module, base)
+        sym = self.resolve(module, base)
         classes: list[tuple[PyModule, ClassDef]] = []
         if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value.kind == "call":
-            cs = self.idx.resolve(sym.module, sym.assign.value.name) if sym.assign.value.name else None
+            cs = self.resolve(sym.module, sym.assign.value.name) if sym.assign.value.name else None
             if cs is not None and cs.kind == "class" and cs.cls is not None:
                 classes = [(m, c) for m, c, _ in self.idx.class_mro(cs.module, cs.cls) if c is not None]
         if sym is not None and sym.kind == "class" and sym.cls is not None:
@@ -330,6 +341,18 @@ class Linker:
         key = (module.path, a.scope, a.target, a.line)
         return self.nodes.get(key)
 
+    def _scope_assigns(self, module: PyModule, scope: str) -> dict[str, list[Assign]]:
+        key = (module.path, scope)
+        got = self._local_assigns.get(key)
+        if got is None:
+            if not self._local_assigns or (module.path, "") not in self._local_assigns:
+                self._local_assigns[(module.path, "")] = {}
+                for a in module.assigns:
+                    if a.scope != MODULE:
+                        self._local_assigns.setdefault((module.path, a.scope), {}).setdefault(a.target, []).append(a)
+            got = self._local_assigns.get(key, {})
+        return got
+
     def lookup(self, module: PyModule, scope: str, name: str, line: int = 0) -> tuple[PyModule, str, Any] | None:
         """Resolve a name seen in `scope` of `module`: ('assign', Assign) / ('function', FunctionDef) /
         ('class', ClassDef) / ('symbol', Symbol)."""
@@ -337,8 +360,8 @@ class Linker:
         cur = scope
         while cur != MODULE and "." not in name:
             best: Assign | None = None
-            for a in module.assigns:
-                if a.scope == cur and a.target == head and (best is None or (a.line <= line or not line)):
+            for a in self._scope_assigns(module, cur).get(head, ()):
+                if best is None or (a.line <= line or not line):
                     best = a
             if best is not None:
                 return module, "assign", best
@@ -349,7 +372,7 @@ class Linker:
             if c is not None:
                 return module, "class", c
             cur = _scope_of(cur)
-        sym = self.idx.resolve(module, name)
+        sym = self.resolve(module, name)
         if sym is None:
             return None
         return sym.module, "symbol", sym
@@ -568,7 +591,7 @@ class Linker:
         if name in ("str", "int", "float", "bool", "bytes", "dict", "list", "Request", "Response", "Session",
                     "AsyncSession"):
             return None
-        sym = self.idx.resolve(module, name)
+        sym = self.resolve(module, name)
         if sym is not None and sym.kind == "assign" and sym.assign is not None:
             v = sym.assign.value
             if v.kind == "subscript" or (v.kind == "binop" and v.value == "|"):
@@ -992,6 +1015,55 @@ class Linker:
                 self._registration(m, scope, call)
         for m in self.p.python:
             self._loops(m)
+        self._wrappers()
+
+    def _wrappers(self) -> None:
+        """Project helpers that include a router passed as an argument: ``def add_routers(app, router):
+        app.include_router(router)`` called as ``add_routers(app, api_router)``."""
+        wrappers: dict[tuple[str, str], list[Expr]] = {}
+        for m in self.p.python:
+            for call, scope in m.calls:
+                if scope == MODULE or self.d.REGISTRATION_CALLS.get(call.last) != "include":
+                    continue
+                f = m.functions.get(scope)
+                if f is None or not call.func or "." not in call.func.name:
+                    continue
+                params = {p.name for p in f.params}
+                child = call.arg(0) or call.kw("router")
+                base = call.func.name.rsplit(".", 1)[0]
+                if base in params or (child is not None and child.name in params):
+                    wrappers.setdefault((m.path, scope), []).append(call)
+        if not wrappers:
+            return
+        names = {k[1].rsplit(".", 1)[-1] for k in wrappers}
+        for m in self.p.python:
+            for call, scope in m.calls:
+                if call.last not in names or not call.name or not (call.args or call.kwargs):
+                    continue
+                fn = self._resolve_function(m, scope, call.name)
+                if fn is None or (fn[0].path, fn[1].qualname) not in wrappers:
+                    continue
+                fm, f = fn
+                bound: dict[str, Expr] = {}
+                positional = [p for p in f.params if p.kind == "normal"]
+                for i, prm in enumerate(positional):
+                    if i < len(call.args) and call.args[i].kind != "star":
+                        bound[prm.name] = call.args[i]
+                for k, v in call.kwargs.items():
+                    bound[k] = v
+                for inc in wrappers[(fm.path, f.qualname)]:
+                    base = inc.func.name.rsplit(".", 1)[0] if inc.func else ""
+                    child_e = inc.arg(0) or inc.kw("router")
+                    parent = (self.resolve_node(m, scope, bound[base], call.line) if base in bound
+                              else self.resolve_node(fm, f.qualname, Expr("name", base, inc.line, name=base), inc.line))
+                    child = (self.resolve_node(m, scope, bound[child_e.name], call.line)
+                             if child_e is not None and child_e.name in bound
+                             else self.resolve_node(fm, f.qualname, child_e, inc.line))
+                    if parent is None or child is None:
+                        continue
+                    prefix = self.eval_str(fm, f.qualname, inc.kw("prefix"))
+                    deps = self.deps_list(fm, f.qualname, inc.kw("dependencies"), "include-dependency")
+                    self.add_include(parent, child, prefix, deps, False, call.line, m)
 
     def _decorated(self, n: Node, m: PyModule, scope: str, f: FunctionDef, deco: Expr, verb: str, line: int) -> None:
         table = self.d.ROUTE_DECORATORS[verb]
