@@ -27,8 +27,7 @@ PATH_PARAM_RE = re.compile(r"\{([A-Za-z_]\w*)(?::[^}]*)?\}|<(?:[^:<>]+:)?([A-Za-
 # request sources: expressions whose value is client-controlled
 REQUEST_SOURCES = re.compile(
     r"^(request\.(args|form|values|json|data|files|get_json|GET|POST|query_params|path_params|body|query|"
-    r"view_args|params|match_info|headers|cookies|COOKIES|META)|self\.request\.(data|GET|POST|query_params|"
-    r"query|headers)|self\.kwargs|kwargs|req\.(params|body|query)|serializer\.validated_data|"
+    r"view_args|params|match_info)|self\.request\.(data|GET|POST|query_params|query)|self\.kwargs|kwargs|req\.(params|body|query)|serializer\.validated_data|"
     r"self\.request\.parser_context|flask\.request\.\w+)")
 IDENTITY_SOURCES = re.compile(
     r"^(request\.user|self\.request\.user|g\.user|g\.current_user|flask\.g\.user|current_user|"
@@ -250,7 +249,10 @@ class Analyzer:
             targets = [t.strip() for t in re.split(r"[,()\[\]]", a.target) if t.strip()]
             targets = [t.split(":")[0].strip().lstrip("*") for t in targets]
             taint = flow.taint_of(a.value)
-            ident = flow.has_identity(a.value) or self._is_identity_call(module, a.value)
+            ident_call = self._is_identity_call(module, a.value)
+            ident = ident_call or flow.has_identity(a.value)
+            if ident_call:
+                taint = []  # the token/credential is request data, but what comes back is the caller
             for t in targets:
                 head = t.split(".")[0]
                 if not head.isidentifier():
@@ -267,11 +269,9 @@ class Analyzer:
                     local_types.setdefault(t, a.value.name)
 
         # 2. calls: accesses, writes, audit, jwt, policy, helpers
-        by_line: dict[int, Expr] = {}
-        for c in body.calls:
-            prev = by_line.get(c.line)
-            if prev is None or len(c.text) > len(prev.text):
-                by_line[c.line] = c
+        # outermost calls first, so `db.query(M).filter(..).first()` is one access, not three
+        ordered = sorted(body.calls, key=lambda c: (-len(c.text), c.line))
+        taken: list[Expr] = []
         for c in body.calls:
             nm = c.name or ".".join(c.chain())
             last = c.last
@@ -288,9 +288,12 @@ class Analyzer:
                 res.env_exposure.append(Evidence(site_file, loc(c.line), "env-exposure", c.text[:120]))
             if last == "decode" and ("jwt" in nm.lower() or "jose" in nm.lower()):
                 res.jwt_calls.append(Evidence(site_file, loc(c.line), "jwt-decode", c.text[:200]))
-        for c in by_line.values():
+        for c in ordered:
+            if any(t.line <= c.line and c.text in t.text for t in taken):
+                continue
             acc = self._access(module, c, flow, local_types)
             if acc is not None:
+                taken.append(c)
                 acc.line = loc(acc.line)
                 acc.file = site_file
                 res.accesses.append(acc)
@@ -330,9 +333,10 @@ class Analyzer:
                 res.client_role_checks.append(Evidence(site_file, loc(br.line), "role-from-client", cond.text[:120]))
             elif is_role and (has_ident or not taint):
                 res.role_checks.append(Evidence(site_file, loc(br.line), "role-check", cond.text[:120]))
-            if has_ident and self._compares_object(cond, flow):
+            if has_ident and not is_role and self._compares_object(cond, flow):
                 res.ownership.append(Evidence(site_file, loc(br.line), "owner-compare", cond.text[:120]))
-            elif has_ident and any(n.split(".")[-1] in OWNER_FIELDS for n in names):
+            elif has_ident and not is_role and any(n.split(".")[-1] in OWNER_FIELDS for n in names) and \
+                    not any(a.kind in ("str", "num", "none") for a in cond.args):
                 res.ownership.append(Evidence(site_file, loc(br.line), "owner-compare", cond.text[:120]))
         # role checks that are not rejections but gate the branch (`if user.admin: delete(...)`)
         for br in body.branches:
@@ -390,6 +394,9 @@ class Analyzer:
         while stack:
             e = stack.pop()
             if e.kind == "compare" and len(e.args) >= 2:
+                if any(a.kind in ("str", "num", "none", "bool") for a in e.args):
+                    stack.extend(e.args)
+                    continue  # `"error" in resp`, `user.role == "admin"`: not an owner comparison
                 sides = [flow.has_identity(a) for a in e.args]
                 if any(sides) and not all(sides):
                     return True
@@ -489,7 +496,8 @@ class Analyzer:
             elif is_model and last in ("get", "get_or_none", "filter", "get_by_id", "select", "delete_by_id",
                                        "get_or_404", "exclude", "find", "find_one", "create", "update"):
                 api = "model-manager"
-            elif last in ("add", "add_all", "commit", "delete", "merge", "flush", "refresh") and chain and \
+            elif last in ("add", "add_all", "commit", "delete", "merge", "flush", "refresh", "drop_all", "create_all",
+                          "bulk_save_objects") and chain and \
                     len(chain) >= 2 and re.search(r"(session|db|conn|connection|transaction)$", chain[-2], re.I):
                 if last in ("flush", "refresh"):
                     return None

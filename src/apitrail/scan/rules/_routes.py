@@ -19,7 +19,14 @@ PUBLIC_BY_DESIGN = re.compile(
     r"reset-password|new-password|password)(/|$|\\.|-)", re.I)
 SENSITIVE_SEGMENT = re.compile(r"(^|/)_?(admin|debug|_debug|internal|metrics|config|configuration|settings|export|"
                                r"dump|backup|env|environment|system|sysinfo|stats|logs?|console|actuator|"
-                               r"createdb|reset|seed|populate|delivery)(/|$|[-_])", re.I)
+                               r"createdb|seed|populate)(/|$|[-_])", re.I)
+
+
+def route_location(route: Route) -> tuple[str, int]:
+    """Where to report a route-level problem: the declaration, or the handler when routes live in a spec file."""
+    if route.file.endswith(".py") or not route.handler_file:
+        return route.file, route.line
+    return route.handler_file, route.handler_line or route.line
 
 
 def declared_roles(route: Route) -> list[str]:

@@ -42,7 +42,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import is_privileged, model_of, owned
+from apitrail.scan.rules._routes import route_location, is_privileged, model_of, owned
 
 RULE = RuleMeta(
     id="APT-BFLA-001",
@@ -92,13 +92,13 @@ def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None
                             f"(`{ev.detail[:60]}`), not the caller's role", route=route,
                             snippet="role-from-client")
     if ADMIN_PATH.search(route.path) and route.auth.state == "authenticated":
-        return make_finding(RULE, route.file, route.line,
+        return make_finding(RULE, *route_location(route),
                             f"{route.key}: admin route that any authenticated user can call (no role check)",
                             route=route, snippet="admin-path")
     for a in facts.writes:
         m = model_of(a)
         if m and owned(route, a) is False and privileged_writers.get(m) and a.uses_request_input:
-            return make_finding(RULE, route.file, route.line,
+            return make_finding(RULE, *route_location(route),
                                 f"{route.key}: writes {m}, which other routes only let privileged roles change, "
                                 "without a role check", route=route, snippet=f"unprivileged-write {m}",
                                 confidence=Confidence.MEDIUM, severity=Severity.HIGH)

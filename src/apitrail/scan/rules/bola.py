@@ -95,10 +95,15 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
             continue
         if route.auth.state == "public" and not facts.extra.get("identity"):
             continue
-        if is_privileged(route) or facts.ownership_checks:
+        if is_privileged(route):
             continue
         cands = [a for a in facts.accesses if _candidate(route, a)]
         if not cands:
+            continue
+        first = cands[0]
+        # an owner comparison only protects what it follows; a policy call protects the whole handler
+        if any(ev.kind != "owner-compare" or ev.file != first.file or ev.line >= first.line
+               for ev in facts.ownership_checks):
             continue
         a = cands[0]
         what = f"{', '.join(a.inputs)}" if a.inputs else "a request value"

@@ -44,7 +44,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import SENSITIVE_SEGMENT, owned, public_by_design
+from apitrail.scan.rules._routes import route_location, SENSITIVE_SEGMENT, owned, public_by_design
 
 RULE = RuleMeta(
     id="APT-AUTHN-001",
@@ -87,6 +87,6 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
         why = _why(route)
         if not why or (public_by_design(route) and not route.facts.extra.get("env_exposure")):
             continue
-        yield make_finding(RULE, route.file, route.line, f"{route.key} is public and {why}", route=route,
+        yield make_finding(RULE, *route_location(route), f"{route.key} is public and {why}", route=route,
                            snippet=why, severity=Severity.HIGH,
                            confidence=Confidence.HIGH if route.auth.evidence or "hidden" in route.tags else Confidence.MEDIUM)

@@ -42,7 +42,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import SENSITIVE_SEGMENT, public_by_design
+from apitrail.scan.rules._routes import route_location, SENSITIVE_SEGMENT, public_by_design
 
 RULE = RuleMeta(
     id="APT-AUTHN-002",
@@ -74,7 +74,7 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
             continue
         w = writes[0]
         destructive = any(x in w.text.lower() for x in ("drop_all", "delete", "truncate", "drop "))
-        yield make_finding(RULE, route.file, route.line,
+        yield make_finding(RULE, *route_location(route),
                            f"{route.key} is public and writes data (`{w.text[:70]}`)", route=route,
                            severity=Severity.CRITICAL if destructive else Severity.HIGH,
                            confidence=Confidence.HIGH if route.auth.evidence else Confidence.MEDIUM,
