@@ -742,10 +742,37 @@ class Linker:
             if r.role and not r.roles:
                 for a in list(call.args) + list(call.kwargs.values()):
                     r.roles.extend(x for x in _role_from_arg(a) if x not in r.roles)
+            if not (r.authn or r.role):
+                r = self._passed_checks(module, scope, call, r, depth)
             return r
         if fn is not None:
             return self._factory_result(fn[0], fn[1], call, depth + 1)
         return DepResult(unknown=f"dependency {call.name} not resolved")
+
+    def _passed_checks(self, module: PyModule, scope: str, call: Expr, r: DepResult, depth: int) -> DepResult:
+        """``PermissionsDependency([AdminPermission])``: callables handed to a dependency's constructor are what
+        its ``__call__`` runs; when they reject the caller, the dependency is a permission check."""
+        names = [x for a in list(call.args) + list(call.kwargs.values())
+                 for x in (a.args if a.kind in ("list", "tuple", "set") else [a]) if x.kind in ("name", "attr") and x.name]
+        out = r
+        for x in names[:8]:
+            got = self.lookup(module, scope, x.name)
+            if got is None:
+                continue
+            m, what, obj = got
+            sub: DepResult | None = None
+            if what == "class" or (what == "symbol" and obj.kind == "class" and obj.cls is not None):
+                cm, c = (m, obj) if what == "class" else (obj.module, obj.cls)
+                sub = self.class_result(cm, c, depth + 1, instance=False)
+            elif what == "function" or (what == "symbol" and obj.kind == "function" and obj.func is not None):
+                fm, f = (m, obj) if what == "function" else (obj.module, obj.func)
+                sub = self.function_result(fm, f, depth + 1)
+            if sub is not None and (sub.authn or sub.role):
+                if out is r:
+                    out = DepResult(True, True, [], False, "", list(r.evidence))
+                out.roles.append(x.name.rsplit(".", 1)[-1])
+                out.evidence.extend(sub.evidence[:2])
+        return out
 
     def _factory_result(self, module: PyModule, func: FunctionDef, call: Expr, depth: int) -> DepResult:
         """``get_current_user_authorizer(required=False)``: judge what the factory returns for these arguments."""
@@ -1029,9 +1056,9 @@ class Linker:
                 if f is None or not call.func or "." not in call.func.name:
                     continue
                 params = {p.name for p in f.params}
-                child = call.arg(0) or call.kw("router")
+                child_arg = call.arg(0) or call.kw("router")
                 base = call.func.name.rsplit(".", 1)[0]
-                if base in params or (child is not None and child.name in params):
+                if base in params or (child_arg is not None and child_arg.name in params):
                     wrappers.setdefault((m.path, scope), []).append(call)
         if not wrappers:
             return
@@ -1206,7 +1233,7 @@ class Linker:
     def _route(self, r: RouteDecl, prefix: PathPart, deps: list[DepRef], hidden: bool, mw: list[Evidence],
                orphan: str) -> Route:
         full = prefix + r.path
-        path = PARAM_CONV.sub(r"{\1}", full.text) or "/"
+        path = re.sub(r"/{2,}", "/", PARAM_CONV.sub(r"{\1}", full.text)) or "/"
         if not path.startswith("/"):
             path = "/" + path
         reasons = [x for x in (full.partial, orphan) if x]
