@@ -12,8 +12,9 @@ Per request group (SQL over ``t_hc``, the classified hops):
 * ``missing_identity:<layer>:<field>``: a shallower hop of the same request logged the identity field, this
   deeper hop (gateway, mesh or backend) did not. The per-layer null rates are in the summary (identity coverage).
 * ``schema_drift``: the hop's key-set fingerprint (``schema.source_fingerprint``) differs from the usual one of
-  its source file, or the same concept (the trace id) arrives in a different encoding/key family
-  (``trace.source``) than the rest of its layer.
+  its source file, or its trace id arrives in a different encoding/key family (``trace.source``) than the rest of
+  its file. Teams that consistently use different keys for the same concept (``traceId`` vs ``otelTraceID``)
+  are reported once per layer in the summary notes, not on every request.
 
 Per data set: ``BY_DESIGN`` notes on what a layer never logs, shown when that product is present.
 """
@@ -84,6 +85,7 @@ class BlindSpotReport:
     coverage: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gateway_ids: list[str] = field(default_factory=list)
+    trace_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _present(expr: str, name: str, d: Dialect) -> str:
@@ -180,17 +182,17 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
     run.create(
         "t_tsmode",
         """
-        SELECT layer, ts_src FROM (
-            SELECT layer, lower(tsrc) AS ts_src,
-                   row_number() OVER (PARTITION BY layer ORDER BY count(*) DESC, lower(tsrc)) AS rn
-            FROM t_hc WHERE tsrc IS NOT NULL AND lower(tsrc) <> 'absent' GROUP BY layer, lower(tsrc)) x
+        SELECT file, ts_src FROM (
+            SELECT file, lower(tsrc) AS ts_src,
+                   row_number() OVER (PARTITION BY file ORDER BY count(*) DESC, lower(tsrc)) AS rn
+            FROM t_hc WHERE tsrc IS NOT NULL AND lower(tsrc) <> 'absent' GROUP BY file, lower(tsrc)) x
         WHERE rn = 1
         """,
     )
     parts.append(
         f"""SELECT c.g, 'schema_drift' AS spot FROM t_hc c
             LEFT JOIN t_fpmode m ON c.file = m.file
-            LEFT JOIN t_tsmode t ON c.layer = t.layer
+            LEFT JOIN t_tsmode t ON c.file = t.file
             WHERE (c.{q('schema.source_fingerprint')} IS NOT NULL AND c.{q('schema.source_fingerprint')} <> m.fp)
                OR (c.tsrc IS NOT NULL AND lower(c.tsrc) <> 'absent' AND lower(c.tsrc) <> t.ts_src)"""
     )
@@ -205,6 +207,15 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
             {"layer": row["layer"], "hops": int(row["hops"]),
              "present": {n: round(float(row[n]), 4) for n in COVERAGE_FIELDS}}
         )
+    for row in run.rows(
+        """SELECT layer, lower(tsrc) AS ts_src, count(*) AS n FROM t_hc
+           WHERE tsrc IS NOT NULL AND lower(tsrc) <> 'absent' GROUP BY layer, lower(tsrc) ORDER BY layer, ts_src"""
+    ):
+        report.trace_sources.setdefault(row["layer"], {})[row["ts_src"]] = int(row["n"])
+    for layer, sources in report.trace_sources.items():
+        if len(sources) > 1:
+            report.notes.append(f"schema drift: {layer} hops carry the trace id in {len(sources)} encodings/key "
+                                f"families ({', '.join(sorted(sources))})")
     for products, note in BY_DESIGN:
         if run.scalar(f"SELECT count(*) FROM t_hc WHERE {product_sql(products, d)}"):
             report.notes.append(note)

@@ -149,8 +149,8 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("apim-no-operation", "routing", (("or", ("has", APIM_REASON, "operationnotfound"),
                                                      ("has", APIM_REASON, "apinotfound")),), APIM, APIM_REASON),
     # --- HAProxy: termination state
-    Signal("haproxy-no-server", "routing", (("has", "upstream.address|raw:server_name", "<nosrv>"), E4), HAPROXY,
-           FLAGS),
+    Signal("haproxy-no-server", "routing", (("has", "upstream.address|raw:server_name", "<nosrv>"),), HAPROXY,
+           FLAGS, doc="no server was chosen: a routing failure whatever the status"),
     Signal("haproxy-proxy-deny-401", "authn", (("first", FLAGS, "P"), ("status", "401", "401")), HAPROXY, FLAGS),
     Signal("haproxy-proxy-deny-429", "rate_limited", (("first", FLAGS, "P"), ("status", "429", "429")), HAPROXY, FLAGS),
     Signal("haproxy-proxy-deny", "authz", (("first", FLAGS, "P"), ("status", "403", "403")), HAPROXY, FLAGS),
@@ -353,10 +353,14 @@ def classify(run: Runner) -> None:
     """
     d = run.dialect
     q = d.q
+    # A hop accepted the token when it says so, or when it logged the token's identity and did not itself
+    # answer with an error (it passed the request on). Envoy's jwt_authn issuer in dynamic metadata counts.
+    jwt_meta = d.regex(q("raw.unmapped"), 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
     token_ok = (
         f"(lower(coalesce({q('authn.result')}, '')) = 'success' OR "
-        f"(coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}) IS NOT NULL "
-        f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT is_err))"
+        f"((coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}, {q('token.client_id')}) "
+        f"IS NOT NULL OR {jwt_meta}) "
+        f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT (is_err AND hop_self)))"
     )
     first, second = hop_class_select(d)
     run.create(
@@ -372,7 +376,7 @@ def classify(run: Runner) -> None:
     run.create(
         "t_hc",
         f"""
-        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, dir_rank, ts, file, line) AS depth,
+        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts, dir_rank, file, line) AS depth,
                {token_ok} AS token_ok
         FROM t_hc0 x
         """,
@@ -387,20 +391,28 @@ def classify(run: Runner) -> None:
                min(CASE WHEN hop_self AND is_err THEN depth END) AS self_depth,
                max(CASE WHEN is_err THEN depth END) AS deepest_err,
                max(CASE WHEN is_err AND hop_class IN {auth} THEN depth END) AS deepest_auth,
+               max(CASE WHEN is_err AND hop_self AND layer = 'backend' AND hop_class NOT IN ('none', 'client_abort')
+                        THEN depth END) AS deepest_backend_err,
                max(depth) AS max_depth
         FROM t_hc GROUP BY g
         """,
     )
+    # The failing hop: the first hop (outermost first) that produced an error itself, else the deepest error hop.
+    # Then the cross-hop patterns: a 5xx whose cause is an auth failure further down is that auth failure
+    # (masked), and an application 5xx caused by a deeper application's error is that deeper error.
+    masked = (f"c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500 "
+              f"AND a.deepest_auth > a.cand_depth")
+    chained = ("c.layer = 'backend' AND c.hop_class NOT IN ('none', 'client_abort') "
+               "AND a.deepest_backend_err > a.cand_depth")
     run.create(
         "t_gc1",
         f"""
         SELECT a.*, c.hop_class AS cand_class, c.status AS cand_status,
                CASE WHEN NOT a.final_err THEN NULL
-                    WHEN c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500
-                         AND a.deepest_auth > a.cand_depth THEN a.deepest_auth
+                    WHEN {masked} THEN a.deepest_auth
+                    WHEN {chained} THEN a.deepest_backend_err
                     ELSE a.cand_depth END AS fail_depth,
-               CASE WHEN a.final_err AND c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500
-                         AND a.deepest_auth > a.cand_depth THEN a.cand_depth END AS masked_by_depth
+               CASE WHEN a.final_err AND ({masked} OR {chained}) THEN a.cand_depth END AS masked_by_depth
         FROM (SELECT x.*, coalesce(x.self_depth, x.deepest_err, x.max_depth) AS cand_depth FROM t_gc0 x) a
         LEFT JOIN t_hc c ON c.g = a.g AND c.depth = a.cand_depth
         """,

@@ -47,6 +47,12 @@ class Dialect:
             return f"coalesce(array_contains({arr}, {value}), false)"
         return f"coalesce(list_contains({arr}, {value}), false)"
 
+    def regex(self, expr: str, pattern: str) -> str:
+        """Boolean: the expression matches the (RE2/Java-compatible) pattern somewhere; false when null."""
+        if self.name == "spark":
+            return f"coalesce({expr} RLIKE {lit(pattern, self)}, false)"
+        return f"coalesce(regexp_matches({expr}, {lit(pattern, self)}), false)"
+
     def list_first(self, arr: str) -> str:
         if self.name == "spark":
             return f"element_at({arr}, 1)"
