@@ -197,7 +197,7 @@ class UrlWalker:
                     elif e.last == "i18n_patterns":
                         out.append((a, mod))
                     else:
-                        out.extend(self.eval_list(mod, a, depth + 1))
+                        out.extend(self.eval_list(mod, a, depth + 1, self_name, current))
                 return out
             if e.last in IGNORED_ITEMS:
                 return []

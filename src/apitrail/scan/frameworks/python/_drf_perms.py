@@ -36,12 +36,12 @@ MAX_ATOMS = 8
 
 @dataclass
 class PermVerdict:
-    state: str  # public, authenticated, role, unknown
+    state: str  # public, authenticated, role, unknown, deny
     roles: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
 
 
-RANK = {"public": 0, "authenticated": 1, "role": 2}
+RANK = {"public": 0, "authenticated": 1, "role": 2, "deny": 3}  # deny: never allowed (internal state)
 
 
 def both(a: PermVerdict, b: PermVerdict) -> PermVerdict:
@@ -390,4 +390,5 @@ class PermissionAnalyzer:
             return PermVerdict("authenticated", [], ev)
         if any(allowed(True, True)):
             return PermVerdict("role", roles or ["permission"], ev)
-        return PermVerdict("unknown", [], ev + [Evidence(mod.path, f.line, "permission-class", "denies every request")])
+        return PermVerdict("deny", [], ev + [Evidence(mod.path, f.line, "permission-class",
+                                                      f"denies every {method} request")])

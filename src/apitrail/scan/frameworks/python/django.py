@@ -43,7 +43,7 @@ class Django(FrameworkPlugin):
     METHOD_DECORATORS: ClassVar[dict[str, tuple[str, ...]]] = {
         "require_GET": ("GET",),
         "require_POST": ("POST",),
-        "require_safe": ("GET", "HEAD"),
+        "require_safe": ("GET",),  # HEAD is implied for GET everywhere; not reported
         "require_http_methods": (),
     }
     """Decorators that restrict a function view's methods (``()``: read from the decorator's list argument)."""

@@ -460,6 +460,8 @@ class DRF(Django):
         if authn is not None:
             ev.append(authn)
         state, roles = v.state, list(v.roles)
+        if state == "deny":
+            state, roles = "role", ["nobody"]
         if state == "public":
             mw = self.middleware_findings(link)
             exempt = func is not None and any(d.last == "login_not_required" for d in func.decorators)
