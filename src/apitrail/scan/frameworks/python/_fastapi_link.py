@@ -735,7 +735,8 @@ class Linker:
             elif sym.kind == "unresolved":
                 return self._external(module, sym.external, call, call.kw("auto_error"))
         if cls is not None:
-            r = self.class_result(cls[0], cls[1], depth + 1, instance=True)
+            base = self.class_result(cls[0], cls[1], depth + 1, instance=True)
+            r = DepResult(base.authn, base.role, list(base.roles), base.optional, base.unknown, list(base.evidence))
             ae = call.kw("auto_error")
             if ae is not None and ae.kind == "bool" and ae.value is False and r.authn:
                 r = DepResult(optional=True, evidence=r.evidence)
@@ -1225,13 +1226,13 @@ class Linker:
         hidden = hidden or n.hidden
         mw = mw + n.middleware
         for r in n.routes:
-            out.append(self._route(r, prefix, deps, hidden, mw, orphan))
+            out.extend(self._route(r, prefix, deps, hidden, mw, orphan))
         for inc in n.children:
             self._walk(inc.child, prefix + inc.prefix, deps + inc.deps, hidden or inc.hidden, mw, out, stack,
                        orphan, depth + 1)
 
     def _route(self, r: RouteDecl, prefix: PathPart, deps: list[DepRef], hidden: bool, mw: list[Evidence],
-               orphan: str) -> Route:
+               orphan: str) -> list[Route]:
         full = prefix + r.path
         path = re.sub(r"/{2,}", "/", PARAM_CONV.sub(r"{\1}", full.text)) or "/"
         if not path.startswith("/"):
@@ -1243,12 +1244,11 @@ class Linker:
             chain += self.param_deps(r.handler_module, r.handler_func, "parameter-dependency")
             chain += self._class_deps(r.handler_module, r.handler_func)
         auth = self._auth(chain, r, mw)
-        method = r.methods[0] if len(r.methods) == 1 else r.methods[0]
-        route = Route(method, path, r.module.path, r.line, r.handler, self.d.name, auth, partial=bool(reasons),
+        return [Route(method, path, r.module.path, r.line, r.handler, self.d.name, auth, partial=bool(reasons),
                       partial_reason="; ".join(reasons),
                       handler_file=r.handler_module.path if r.handler_module else r.module.path,
-                      handler_line=r.handler_func.line if r.handler_func else r.line, tags=tags)
-        return route
+                      handler_line=r.handler_func.line if r.handler_func else r.line, tags=list(tags))
+                for method in dict.fromkeys(r.methods)]
 
     def _class_deps(self, module: PyModule, func: FunctionDef) -> list[DepRef]:
         """Class-based views (fastapi-utils ``@cbv``/``@controller``): class attributes that are dependencies
