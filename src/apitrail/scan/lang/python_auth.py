@@ -24,7 +24,8 @@ TOKEN_VERIFY_CALLS = re.compile(
     r"(^|\.)(jwt\.decode|decode_token|decode_jwt|verify_jwt|verify_token|validate_token|verify_id_token|"
     r"verify_access_token|check_token|token_required|authenticate|get_current_user|verify_signature|"
     r"verify_password_reset_token|jws\.verify|jwt\.verify|jose\.jwt\.decode|authenticate_credentials|"
-    r"validate_jwt|introspect|verify_api_key|check_api_key|verify_auth)$",
+    r"validate_jwt|introspect|verify_api_key|check_api_key|verify_auth|verify_jwt_in_request|"
+    r"verify_fresh_jwt_in_request|verify_jwt_refresh_token_in_request)$",
     re.I,
 )
 UNAUTH_STATUS = re.compile(r"\b(401|403|HTTP_401_UNAUTHORIZED|HTTP_403_FORBIDDEN|UNAUTHORIZED|FORBIDDEN)\b")
