@@ -26,6 +26,7 @@ CREDENTIAL_CHECK = re.compile(r"check_password|verify_password|checkpw|password_
 NEUTRAL_DECORATORS = re.compile(r"wraps|cache|cached|memoize|limit|cross_origin|marshal|doc|response|arguments|"
                                 r"expect|param|validate|use_kwargs|paginate|etag|json|csrf|timed|trace|log|"
                                 r"deprecated|retry|route|property|classmethod|staticmethod|abstractmethod", re.I)
+URL_FREE = re.compile(r"request|header|session|cookie|g\.|current_user|authorization", re.I)
 AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect|session|secure|user", re.I)
 
 
@@ -128,6 +129,8 @@ class FlaskAuth:
         qual = sym.external if sym is not None and sym.external else self.index.qualified_name(module, name)
         ev_detail = deco.text[:120]
         lib = self._library(qual)
+        if lib == "optional":
+            return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
         if lib is not None:
             if call is not None and self._opted_out(call):
                 return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
@@ -175,11 +178,17 @@ class FlaskAuth:
 
     # -- hooks and handlers -----------------------------------------------------------------------------
     def hook(self, module: PyModule, func: FunctionDef, file: str, line: int, where: str) -> AuthSource | None:
+        """A before_request hook: its body, and the decorators wrapped around it (``@auth.login_required``)."""
         v = self.behaviour(Symbol(module, "function", func.qualname, func=func))
-        if not (v.authn or v.role):
+        deco = [s for s in (self.decorator(module, d, module.path) for d in func.decorators) if s is not None]
+        enforced = [s for s in deco if s.strength in ("authn", "role")]
+        if not (v.authn or v.role or enforced):
             return None
+        role = v.role or any(s.strength == "role" for s in enforced)
+        roles = list(v.roles) + [r for s in enforced for r in s.roles]
         ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + v.evidence[:3]
-        return AuthSource("role" if v.role else "authn", ev, list(v.roles) if v.role else [])
+        ev += [e for s in enforced for e in s.evidence[:2]]
+        return AuthSource("role" if role else "authn", ev, roles if role else [])
 
     def _issues_credentials(self, module: PyModule, func: FunctionDef) -> bool:
         """The handler (or a helper it calls) verifies a password or logs the caller in / issues a token."""
@@ -200,6 +209,18 @@ class FlaskAuth:
         v = self.analyzer.callable_verdict(module, func)
         if not (v.authn or v.role):
             return None
+        # a token taken from the URL (reset/confirm/invite links) is the credential of a one-off flow, not a
+        # check of the caller: drop evidence whose call only consumes path parameters
+        params = {p.name for p in func.params} - {"self", "cls"}
+        kept = []
+        for e in v.evidence:
+            calls = [c for c in b.calls if c.line == e.line] if e.file == module.path else []
+            if calls and all((c.names() & params) and not URL_FREE.search(c.text) for c in calls):
+                continue
+            kept.append(e)
+        if not kept:
+            return None
+        v = AuthVerdict(v.authn, v.role, v.roles, kept, v.optional)
         direct = {"rejects", "inline-check", "role-check"}
         handler_rejects = any(UNAUTH_STATUS.search(x.text) for x in [*b.returns, *b.raises]) or any(
             c.last in ("abort", "Response", "make_response", "jsonify") and UNAUTH_STATUS.search(c.text) for c in b.calls)

@@ -54,6 +54,7 @@ class Flask(FrameworkPlugin):
         "flask_jwt_extended.jwt_required": "authn",
         "flask_jwt_extended.fresh_jwt_required": "authn",
         "flask_jwt_extended.jwt_refresh_token_required": "authn",
+        "flask_jwt_extended.jwt_optional": "optional",
         "flask_jwt.jwt_required": "authn",
         "flask_security.login_required": "authn",
         "flask_security.auth_required": "authn",
@@ -70,7 +71,7 @@ class Flask(FrameworkPlugin):
         "flask_user.roles_required": "role",
     }
     """Library decorators with documented behaviour (401/redirect unless authenticated; 403 without the role).
-    `optional=True` (flask-jwt-extended) turns enforcement off."""
+    `optional` marks auth that is read but not enforced; `optional=True` (flask-jwt-extended) does the same."""
 
     AUTH_INSTANCES: ClassVar[Mapping[str, str]] = {
         "flask_httpauth.HTTPBasicAuth": "login_required",
