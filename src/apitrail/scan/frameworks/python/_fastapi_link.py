@@ -118,6 +118,7 @@ class Include:
     hidden: bool
     line: int
     module: PyModule
+    mount: bool = False  # a mounted ASGI app: the parent's dependencies do not reach it
 
 
 @dataclass
@@ -575,11 +576,11 @@ class Linker:
                 if d is not None:
                     out.append(d)
             return out
-        if ann.kind == "subscript" and ann.name.rsplit(".", 1)[-1] in ("Optional", "Union"):
-            return [d for a in ann.args for d in self._annotation_deps(module, scope, a, kind, depth + 1)]
-        if ann.kind == "binop" and ann.value == "|":
-            return [d for a in ann.args for d in self._annotation_deps(module, scope, a, kind, depth + 1)]
-        if ann.kind in ("name", "attr") and ann.name:
+        # NOTE: FastAPI reads only a top-level Annotated: `CurrentUser | None` or Optional[CurrentUser] is not a
+        # dependency (it becomes a query/body parameter), so unions are deliberately not followed.
+        if ann.kind == "str" and isinstance(ann.value, str) and re.fullmatch(r"[A-Za-z_][\w.]*", ann.value):
+            ann = Expr("name", ann.value, ann.line, name=ann.value)  # forward reference "CurrentUser"
+        if ann.kind in ("name", "attr", "subscript") and ann.name:
             alias = self._alias(module, ann.name)
             if alias is not None:
                 am, aexpr = alias
@@ -601,11 +602,9 @@ class Linker:
             return None
         # PEP 695 `type X = ...` is not in the assignment facts: read it from the defining module on demand
         target_mod, local = module, name
-        if sym is None and "." not in name:
-            target_mod = module
-        elif sym is not None and sym.kind == "unresolved":
-            ref = module.imports.get(name.split(".", 1)[0])
-            if ref is None or ref.name is None:
+        ref = module.imports.get(name.split(".", 1)[0])
+        if ref is not None:
+            if ref.name is None or "." in name:
                 return None
             tm = self.idx.find_module(ref.module, module)
             if tm is None:
@@ -948,7 +947,7 @@ class Linker:
             if child.kind == "static":
                 self._static(n, module, path, app, line)
                 return
-            self.add_include(n, child, path, [], False, line, module)
+            self.add_include(n, child, path, [], False, line, module, mount=True)
 
     def _static(self, n: Node, module: PyModule, path: PathPart, app: Expr, line: int) -> None:
         n.routes.append(RouteDecl(["GET"], path + PathPart("/{path}"), module, line, app.name or "StaticFiles", None,
@@ -1014,10 +1013,10 @@ class Linker:
                 d.requires_line = line
 
     def add_include(self, parent: Node, child: Node, prefix: PathPart, deps: list[DepRef], hidden: bool, line: int,
-                    module: PyModule) -> None:
+                    module: PyModule, mount: bool = False) -> None:
         if child is parent:
             return
-        parent.children.append(Include(child, prefix, deps, hidden, line, module))
+        parent.children.append(Include(child, prefix, deps, hidden, line, module, mount))
         child.parents += 1
 
     def collect(self) -> None:
@@ -1228,8 +1227,8 @@ class Linker:
         for r in n.routes:
             out.extend(self._route(r, prefix, deps, hidden, mw, orphan))
         for inc in n.children:
-            self._walk(inc.child, prefix + inc.prefix, deps + inc.deps, hidden or inc.hidden, mw, out, stack,
-                       orphan, depth + 1)
+            self._walk(inc.child, prefix + inc.prefix, ([] if inc.mount else deps) + inc.deps, hidden or inc.hidden,
+                       mw, out, stack, orphan, depth + 1)
 
     def _route(self, r: RouteDecl, prefix: PathPart, deps: list[DepRef], hidden: bool, mw: list[Evidence],
                orphan: str) -> list[Route]:
