@@ -121,54 +121,58 @@ class PermissionAnalyzer:
         self._memo: dict[tuple[str, str, str], PermVerdict] = {}
 
     # -- entry points ---------------------------------------------------------------------------------
-    def classes_verdict(self, mod: PyModule, exprs: list[Expr], method: str, where: Evidence) -> PermVerdict:
+    def classes_verdict(self, mod: PyModule, exprs: list[Expr], method: str, where: Evidence,
+                        ignore_model: bool = False) -> PermVerdict:
         """AND of a permission_classes list."""
         if not exprs:
             return PermVerdict("public", [], [Evidence(where.file, where.line, "permission-class",
                                                        f"{where.detail}: empty permission list")])
         out: PermVerdict | None = None
         for e in exprs:
-            v = self.expr_verdict(mod, e, method, where)
+            v = self.expr_verdict(mod, e, method, where, ignore_model=ignore_model)
             out = v if out is None else both(out, v)
         assert out is not None
         text = ", ".join(e.text[:40] for e in exprs)
         return PermVerdict(out.state, out.roles, [Evidence(where.file, where.line, where.kind,
                                                            f"{where.detail}: {text}")] + out.evidence)
 
-    def expr_verdict(self, mod: PyModule, e: Expr, method: str, where: Evidence, depth: int = 0) -> PermVerdict:
+    def expr_verdict(self, mod: PyModule, e: Expr, method: str, where: Evidence, depth: int = 0,
+                     ignore_model: bool = False) -> PermVerdict:
         if depth > 12:
             return PermVerdict("unknown")
         if e.kind == "binop" and e.value in ("&", "|") and len(e.args) == 2:
-            a = self.expr_verdict(mod, e.args[0], method, where, depth + 1)
-            b = self.expr_verdict(mod, e.args[1], method, where, depth + 1)
+            a = self.expr_verdict(mod, e.args[0], method, where, depth + 1, ignore_model)
+            b = self.expr_verdict(mod, e.args[1], method, where, depth + 1, ignore_model)
             return both(a, b) if e.value == "&" else either(a, b)
         if e.kind == "unary" or (e.kind == "other" and e.text.startswith("~")):
             return PermVerdict("unknown", [], [Evidence(where.file, where.line, "permission-class",
                                                         f"negated permission {e.text[:60]}")])
         if e.kind == "call" and e.func is not None:
-            return self.expr_verdict(mod, e.func, method, where, depth + 1)
+            return self.expr_verdict(mod, e.func, method, where, depth + 1, ignore_model)
         if e.kind == "str" and isinstance(e.value, str):
-            return self.dotted_verdict(mod, e.value, method, where)
+            return self.dotted_verdict(mod, e.value, method, where, ignore_model)
         if e.kind in ("name", "attr") and e.name:
             sym = self.index.resolve(mod, e.name)
             if sym is not None and sym.kind == "class" and sym.cls is not None:
-                return self.class_verdict(sym.module, sym.cls, method, where)
+                return self.class_verdict(sym.module, sym.cls, method, where, ignore_model)
             qual = sym.external if sym is not None and sym.external else self.index.qualified_name(mod, e.name)
-            return self.external_verdict(qual, method, where, {})
+            return self.external_verdict(qual, method, where, {}, ignore_model)
         return PermVerdict("unknown", [], [Evidence(where.file, where.line, "permission-class",
                                                     f"permission not resolved: {e.text[:60]}")])
 
-    def dotted_verdict(self, near: PyModule, dotted: str, method: str, where: Evidence) -> PermVerdict:
+    def dotted_verdict(self, near: PyModule, dotted: str, method: str, where: Evidence,
+                       ignore_model: bool = False) -> PermVerdict:
         modname, _, name = dotted.rpartition(".")
         target = self.index.find_module(modname, near) if modname else None
         if target is not None:
             sym = self.index.resolve(target, name)
             if sym is not None and sym.kind == "class" and sym.cls is not None:
-                return self.class_verdict(sym.module, sym.cls, method, where)
-        return self.external_verdict(dotted, method, where, {})
+                return self.class_verdict(sym.module, sym.cls, method, where, ignore_model)
+        return self.external_verdict(dotted, method, where, {}, ignore_model)
 
     # -- library classes ------------------------------------------------------------------------------
-    def external_verdict(self, qual: str, method: str, where: Evidence, overrides: dict[str, object]) -> PermVerdict:
+    def external_verdict(self, qual: str, method: str, where: Evidence, overrides: dict[str, object],
+                         ignore_model: bool = False) -> PermVerdict:
         last = qual.rsplit(".", 1)[-1]
         kind = self.STOCK.get(last)
         library = qual.startswith(self.LIBRARY_PREFIXES) or "." not in qual
@@ -189,6 +193,10 @@ class PermissionAnalyzer:
         perms = DEFAULT_PERMS_MAP.get(method, [])
         if isinstance(pmap, dict) and method in pmap and isinstance(pmap[method], list):
             perms = [str(p) for p in pmap[method]]
+        if ignore_model:
+            # views with _ignore_model_permissions (DRF's API root view): only the login check applies
+            perms = []
+            ev = Evidence(where.file, where.line, "permission-class", f"{last} (model permissions ignored by the view)")
         auth_only: object = kind != "model-perms-anon"
         if "authenticated_users_only" in overrides:
             auth_only = overrides["authenticated_users_only"]
@@ -202,28 +210,29 @@ class PermissionAnalyzer:
                                                         f"anonymous {method} allowed unless {auth_only}")])
 
     # -- project classes ------------------------------------------------------------------------------
-    def class_verdict(self, mod: PyModule, cls: ClassDef, method: str, where: Evidence) -> PermVerdict:
-        key = (mod.path, cls.qualname, method)
+    def class_verdict(self, mod: PyModule, cls: ClassDef, method: str, where: Evidence,
+                      ignore_model: bool = False) -> PermVerdict:
+        key = (mod.path, cls.qualname, method + ("#nomodel" if ignore_model else ""))
         hit = self._memo.get(key)
         if hit is not None:
             return hit
         self._memo[key] = PermVerdict("unknown")  # recursion guard
         mro = list(self.index.class_mro(mod, cls))
-        v = self._mro_verdict(mro, 0, method, Evidence(mod.path, cls.line, "permission-class", cls.name))
+        v = self._mro_verdict(mro, 0, method, Evidence(mod.path, cls.line, "permission-class", cls.name), ignore_model)
         self._memo[key] = v
         return v
 
     def _mro_verdict(self, mro: list[tuple[PyModule, ClassDef | None, str]], start: int, method: str,
-                     where: Evidence) -> PermVerdict:
+                     where: Evidence, ignore_model: bool = False) -> PermVerdict:
         for i in range(start, len(mro)):
             m, c, q = mro[i]
             if c is None:
                 if q.rsplit(".", 1)[-1] in self.STOCK:
-                    return self.external_verdict(q, method, where, self._overrides(mro[:i]))
+                    return self.external_verdict(q, method, where, self._overrides(mro[:i]), ignore_model)
                 continue
             f = m.functions.get(f"{c.qualname}.has_permission")
             if f is not None:
-                return self._body_verdict(m, f, mro, i, method, where)
+                return self._body_verdict(m, f, mro, i, method, where, ignore_model)
         return PermVerdict("unknown", [], [Evidence(where.file, where.line, "permission-class",
                                                     f"{where.detail} (no has_permission found)")])
 
@@ -266,7 +275,7 @@ class PermissionAnalyzer:
         return None
 
     def _body_verdict(self, mod: PyModule, f: FunctionDef, mro: list[tuple[PyModule, ClassDef | None, str]],
-                      idx: int, method: str, where: Evidence) -> PermVerdict:
+                      idx: int, method: str, where: Evidence, ignore_model: bool = False) -> PermVerdict:
         body = f.body
         atoms: dict[str, str] = {}  # key -> description of an opaque condition
         roles: list[str] = []
@@ -300,7 +309,7 @@ class PermissionAnalyzer:
                 res = (not hit) if ops in ("not in", "!=") else hit
                 return lambda env: res
             if "has_permission" in t and "super" in t:
-                pv = self._mro_verdict(mro, idx + 1, method, where)
+                pv = self._mro_verdict(mro, idx + 1, method, where, ignore_model)
                 parent.append(pv)
                 if pv.state == "public":
                     return lambda env: True

@@ -155,6 +155,17 @@ class DRF(Django):
                         for k, v in cl.args[0].kwargs.items():
                             if v.kind == "str":
                                 target[k.upper()] = str(v.value)
+            for meth in c.methods:
+                f = m.functions.get(meth)
+                if f is None or meth.endswith(".__init__"):
+                    continue
+                for cl in f.body.calls:
+                    mp = cl.kw("mapping") if cl.last == "_replace" else None
+                    if mp is not None and mp.kind == "dict":
+                        target = spec.detail_map if "detail" in f.body.names else spec.list_map
+                        for k, v in mp.kwargs.items():
+                            if v.kind == "str":
+                                target.setdefault(k.upper(), str(v.value))
             routes_attr = c.attrs.get("routes")
             if routes_attr is not None and routes_attr.value.kind in ("list", "tuple") and not spec.custom_routes:
                 for r in routes_attr.value.args:
@@ -163,8 +174,9 @@ class DRF(Django):
                     detail = r.kw("detail")
                     if url is None or url.kind != "str":
                         continue
-                    mp = {k.upper(): str(v.value) for k, v in (mapping.kwargs.items() if mapping else []) if v.kind == "str"}
-                    spec.custom_routes.append((str(url.value), mp, bool(detail.value) if detail is not None and
+                    route_map = {k.upper(): str(v.value) for k, v in (mapping.kwargs.items() if mapping else [])
+                                 if v.kind == "str"}
+                    spec.custom_routes.append((str(url.value), route_map, bool(detail.value) if detail is not None and
                                                detail.kind == "bool" else None))
         if kind.startswith("nested") and len(call.args) >= 2 and depth < 5:
             parent, pprefix = call.args[0], call.args[1]
@@ -224,7 +236,7 @@ class DRF(Django):
             return [self.route(link, e, "ANY", reg.viewset.text[:80], AuthRequirement("unknown", [], [Evidence(
                 mod.path, reg.line, "unresolved-view", f"ViewSet {reg.viewset.text[:80]} not resolved")]), None, None, "drf")]
         vmod, vcls = sym.module, sym.cls
-        actions = self.viewset_actions(link, vmod, vcls)
+        actions = self.viewset_actions(link, vmod, vcls, set(spec.list_map.values()) | set(spec.detail_map.values()))
         allowed = self.http_method_names(link, vmod, vcls)
         lookup = self.lookup(link, vmod, vcls)
         out: list[Route] = []
@@ -277,16 +289,15 @@ class DRF(Django):
         return regex_to_path(u)[0]
 
     # -- ViewSets -------------------------------------------------------------------------------------
-    def viewset_actions(self, link: Linker, mod: PyModule, cls: ClassDef) -> dict[str, tuple[PyModule, FunctionDef] | None]:
+    def viewset_actions(self, link: Linker, mod: PyModule, cls: ClassDef,
+                        mapped: set[str] | None = None) -> dict[str, tuple[PyModule, FunctionDef] | None]:
         """action name -> where it is defined (None: by a library mixin)."""
-        key = ("actions", mod.path, cls.qualname)
+        key = ("actions", mod.path, cls.qualname, frozenset(mapped or ()))
         hit = link.cache.get(key)
         if hit is not None:
             return dict(hit)
         out: dict[str, tuple[PyModule, FunctionDef] | None] = {}
-        names = set(self.LIST_ROUTE.values()) | set(self.DETAIL_ROUTE.values())
-        for _ls in link.mro(mod, cls):
-            pass
+        names = set(self.LIST_ROUTE.values()) | set(self.DETAIL_ROUTE.values()) | (mapped or set())
         spec_names = names | {a for lst in self.VIEWSET_ACTIONS.values() for a in lst}
         for m, c, q in link.mro(mod, cls):
             if c is None:
@@ -491,7 +502,8 @@ class DRF(Django):
                     return None
         return None
 
-    def default_permissions(self, link: Linker, mod: PyModule, method: str, where: Evidence) -> PermVerdict:
+    def default_permissions(self, link: Linker, mod: PyModule, method: str, where: Evidence,
+                            ignore: bool = False) -> PermVerdict:
         rf = link.settings.rest_framework.get("DEFAULT_PERMISSION_CLASSES")
         if rf is None:
             return PermVerdict("public", [], [Evidence(where.file, where.line, "global-default",
@@ -500,21 +512,38 @@ class DRF(Django):
         smod = link.index.by_path.get(file, mod)
         items = value.args if value.kind in ("list", "tuple") else [value]
         return link.perms.classes_verdict(smod, items, method, Evidence(file, line, "global-default",
-                                                                        "REST_FRAMEWORK DEFAULT_PERMISSION_CLASSES"))
+                                                                        "REST_FRAMEWORK DEFAULT_PERMISSION_CLASSES"),
+                                          ignore)
 
     def permission_verdict(self, link: Linker, mod: PyModule, cls: ClassDef | None, method: str, action: str | None,
                            func: FunctionDef | None, action_perms: Expr | None, where: Evidence) -> PermVerdict:
+        ignore = self.ignores_model_permissions(link, mod, cls)
         if action_perms is not None:
             items = action_perms.args if action_perms.kind in ("list", "tuple") else [action_perms]
             return link.perms.classes_verdict(mod, items, method, Evidence(mod.path, action_perms.line,
-                                                                           "permission-class", "method permission_classes"))
+                                                                           "permission-class", "method permission_classes"),
+                                              ignore)
         if cls is None:
-            return self.default_permissions(link, mod, method, where)
+            return self.default_permissions(link, mod, method, where, ignore)
         mro = link.mro(mod, cls)
-        return self._mro_permissions(link, mro, 0, method, action, where)
+        return self._mro_permissions(link, mro, 0, method, action, where, ignore)
+
+    def ignores_model_permissions(self, link: Linker, mod: PyModule, cls: ClassDef | None) -> bool:
+        """DRF skips model permissions for views with ``_ignore_model_permissions`` (its API root view does)."""
+        if cls is None:
+            return True  # the router's stock API root view
+        for _m, c, q in link.mro(mod, cls):
+            if c is None:
+                if q.endswith("routers.APIRootView"):
+                    return True
+                continue
+            a = c.attrs.get("_ignore_model_permissions")
+            if a is not None:
+                return a.value.kind == "bool" and bool(a.value.value)
+        return False
 
     def _mro_permissions(self, link: Linker, mro: list[tuple[PyModule, ClassDef | None, str]], start: int, method: str,
-                         action: str | None, where: Evidence) -> PermVerdict:
+                         action: str | None, where: Evidence, ignore: bool = False) -> PermVerdict:
         # get_permissions overrides come first (they decide), else the nearest permission_classes
         for i in range(start, len(mro)):
             m, c, _q = mro[i]
@@ -522,12 +551,12 @@ class DRF(Django):
                 continue
             gp = m.functions.get(f"{c.qualname}.get_permissions")
             if gp is not None:
-                return self._get_permissions(link, mro, i, m, gp, method, action, where)
+                return self._get_permissions(link, mro, i, m, gp, method, action, where, ignore)
         # self.permission_classes is looked up on the whole MRO, whichever get_permissions asked for it
-        return self._class_permissions(link, mro, 0, method, where)
+        return self._class_permissions(link, mro, 0, method, where, ignore)
 
     def _class_permissions(self, link: Linker, mro: list[tuple[PyModule, ClassDef | None, str]], start: int,
-                           method: str, where: Evidence) -> PermVerdict:
+                           method: str, where: Evidence, ignore: bool = False) -> PermVerdict:
         for i in range(start, len(mro)):
             m, c, q = mro[i]
             if c is None:
@@ -540,26 +569,27 @@ class DRF(Django):
             val = a.value
             ev = Evidence(m.path, a.line, "permission-class", f"{c.name}.permission_classes")
             if val.kind in ("list", "tuple"):
-                return link.perms.classes_verdict(m, val.args, method, ev)
+                return link.perms.classes_verdict(m, val.args, method, ev, ignore)
             if val.kind in ("name", "attr") and "DEFAULT_PERMISSION_CLASSES" in val.text:
-                return self.default_permissions(link, m, method, where)
+                return self.default_permissions(link, m, method, where, ignore)
             if val.kind in ("name", "attr", "binop"):
-                return link.perms.classes_verdict(m, [val], method, ev)
+                return link.perms.classes_verdict(m, [val], method, ev, ignore)
             return PermVerdict("unknown", [], [ev])
-        return self.default_permissions(link, mro[0][0] if mro else link.project.python[0], method, where)
+        return self.default_permissions(link, mro[0][0] if mro else link.project.python[0], method, where, ignore)
 
     def _get_permissions(self, link: Linker, mro: list[tuple[PyModule, ClassDef | None, str]], i: int, m: PyModule,
-                         gp: FunctionDef, method: str, action: str | None, where: Evidence) -> PermVerdict:
+                         gp: FunctionDef, method: str, action: str | None, where: Evidence,
+                         ignore: bool = False) -> PermVerdict:
         body = gp.body
         ev = Evidence(m.path, gp.line, "get-permissions", f"{gp.qualname}()")
 
         def outcome(ret: Expr) -> PermVerdict | None:
             if "super" in ret.text and "get_permissions" in ret.text:
-                return self._mro_permissions(link, mro, i + 1, method, action, where)
+                return self._mro_permissions(link, mro, i + 1, method, action, where, ignore)
             if "permission_classes" in ret.text and ret.kind == "other":
-                return self._class_permissions(link, mro, 0, method, where)
+                return self._class_permissions(link, mro, 0, method, where, ignore)
             if ret.kind in ("list", "tuple"):
-                return link.perms.classes_verdict(m, ret.args, method, ev)
+                return link.perms.classes_verdict(m, ret.args, method, ev, ignore)
             return None
 
         branch_lines: set[int] = set()
