@@ -229,7 +229,11 @@ def _spacey(op: str, arg: str | None) -> bool:
 def _value_pattern(op: str, arg: str | None, before: str, after: str, at_end: bool) -> str:
     nxt = after[:1]
     if nxt == '"' and before[-1:] == '"':
-        return '[^"]*'
+        # Envoy does not escape quotes (XFCC's Subject="..." is common): a quote only closes the field when
+        # the rest of the format follows it.
+        rest = after[1:4]
+        # possessive: the field ends at the first quote that the format's next literal follows, no backtracking
+        return '(?:[^"]++|"(?!' + (re.escape(rest) if rest else "$") + "))*+"
     if op in _NUMERIC or (op == "RESP" and (arg or "").upper() == "X-ENVOY-UPSTREAM-SERVICE-TIME"):
         return r"\d+|-"
     if op in ("START_TIME", "START_TIME_LOCAL") and nxt == "]":

@@ -77,7 +77,7 @@ def _query(rec: Record, value: str) -> None:
 
 
 _VARIABLES: dict[str, Applier] = {
-    "ci": put("client.address"),
+    "ci": put_host("client.address"),
     "si": put("upstream.address"),
     "s": put("upstream.address"),
     "ST": put_status,
@@ -261,7 +261,7 @@ _HTTP = CompiledTemplate(
      "Tr", "Ta", "status_code", "bytes_read", "captured_request_cookie", "captured_response_cookie",
      "termination_state", "actconn", "feconn", "beconn", "srv_conn", "retries", "srv_queue", "backend_queue",
      "captured_request_headers", "captured_response_headers", "http_request", "trailing"),
-    (put("client.address"), None, put_naive_clf_time, None, None, put("upstream.address"), None, None, None, None,
+    (put_host("client.address"), None, put_naive_clf_time, None, None, put("upstream.address"), None, None, None, None,
      _active_time, put_status, None, put("in.cookie"), None, put("response.flags"), None, None, None, None, None,
      None, None, None, None, apply_request_line, None),
     label="httplog",
@@ -274,7 +274,7 @@ _TCP = CompiledTemplate(
     ("client_ip", "client_port", "accept_date", "frontend_name", "backend_name", "server_name", "Tw", "Tc", "Tt",
      "bytes_read", "termination_state", "actconn", "feconn", "beconn", "srv_conn", "retries", "srv_queue",
      "backend_queue"),
-    (put("client.address"), None, put_naive_clf_time, None, None, put("upstream.address"), None, None, _total_time,
+    (put_host("client.address"), None, put_naive_clf_time, None, None, put("upstream.address"), None, None, _total_time,
      None, put("response.flags"), None, None, None, None, None, None, None),
     label="tcplog",
 )

@@ -48,12 +48,19 @@ from apitrail.trace.formats._template_utils import (
     put_host,
     put_seconds,
     put_status,
-    request_id,
     strip_eol,
     trace_id,
 )
 
 # --------------------------------------------------------------------------------------------- variables
+
+
+def _own_request_id(rec: Record, value: str) -> None:
+    # An incoming X-Request-ID (propagated across hops) wins over the id nginx generated for itself.
+    if "in.request_id" not in rec:
+        rec["in.request_id"] = value
+        rec["in.request_id_source"] = "nginx.$request_id"
+
 
 _VARIABLES: dict[str, Applier] = {
     "remote_addr": put_host("client.address"),
@@ -76,8 +83,8 @@ _VARIABLES: dict[str, Applier] = {
     "hostname": put("hop.instance"),
     "upstream_addr": put("upstream.address"),
     "upstream_status": lambda rec, v: rec.update({"upstream.status_codes": v, "in.upstream_status": v}),
-    "request_id": request_id("nginx.$request_id"),
-    "req_id": request_id("nginx.$request_id"),
+    "request_id": _own_request_id,
+    "req_id": _own_request_id,
     "otel_trace_id": trace_id("nginx.$otel_trace_id"),
     "otel_span_id": put("in.span_id"),
     "ssl_client_s_dn": put("in.cert_subject"),
