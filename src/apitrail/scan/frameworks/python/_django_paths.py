@@ -74,10 +74,13 @@ def regex_to_path(rx: str) -> tuple[str, bool]:
                 continue
             if m:
                 out.append("{" + m.group(1) + "}")
+            elif body.startswith("(?:") and "|" in body:
+                out.append("{param}")  # alternatives: one of several literal segments
+                exact = False
             elif body.startswith("(?:"):
                 inner, ok = regex_to_path(body[3:-1])
                 out.append(inner)
-                exact = exact and ok and "|" not in body
+                exact = exact and ok
             elif body.startswith("(?"):
                 pass  # flags / lookarounds
             else:
