@@ -26,6 +26,12 @@ CREDENTIAL_CHECK = re.compile(r"check_password|verify_password|checkpw|password_
 NEUTRAL_DECORATORS = re.compile(r"wraps|cache|cached|memoize|limit|cross_origin|marshal|doc|response|arguments|"
                                 r"expect|param|validate|use_kwargs|paginate|etag|json|csrf|timed|trace|log|"
                                 r"deprecated|retry|route|property|classmethod|staticmethod|abstractmethod", re.I)
+# a check rejects anonymous callers when it tests for a *missing* identity ("if not user", "token is None")
+NEGATED = re.compile(r"\bnot\b|\bis None\b|== ?None|!=|\bfalse\b", re.I)
+IDENTITY = re.compile(r"user|uid|is_authenticated|is_anonymous|token|auth|login|identity|principal|api_?key|"
+                      r"logged|account|member|role|admin|permission", re.I)
+NOT_IDENTITY = re.compile(r"csrf|nonce|xsrf|captcha|rate|limit", re.I)
+ENFORCING_KINDS = frozenset({"token-validation", "security-scheme", "dependency", "calls-auth-helper"})
 URL_FREE = re.compile(r"request|header|session|cookie|g\.|current_user|authorization", re.I)
 AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect|session|secure|user", re.I)
 
@@ -177,16 +183,37 @@ class FlaskAuth:
         return opt is not None and opt.kind == "bool" and opt.value is True
 
     # -- hooks and handlers -----------------------------------------------------------------------------
+    @staticmethod
+    def _enforcing(evidence: list[Evidence], func: FunctionDef | None = None, file: str = "") -> list[Evidence]:
+        """Evidence that rejects an anonymous caller (not just a banned one, or one that sent a bad token)."""
+        # a check nested under a positive condition ("if token: validate") runs only when a credential was sent
+        guarded: set[int] = set()
+        if func is not None:
+            for br in func.body.branches:
+                if not NEGATED.search(br.condition.text):
+                    guarded.update(x.line for x in [*br.calls, *br.raises, *br.returns])
+        out = []
+        for e in evidence:
+            if e.file == file and e.line in guarded:
+                continue
+            if e.kind in ENFORCING_KINDS or (e.kind == "rejects" and "401" in e.detail):
+                out.append(e)
+            elif (e.kind in ("inline-check", "role-check") and NEGATED.search(e.detail)
+                  and IDENTITY.search(e.detail) and not NOT_IDENTITY.search(e.detail)):
+                out.append(e)
+        return out
+
     def hook(self, module: PyModule, func: FunctionDef, file: str, line: int, where: str) -> AuthSource | None:
         """A before_request hook: its body, and the decorators wrapped around it (``@auth.login_required``)."""
         v = self.behaviour(Symbol(module, "function", func.qualname, func=func))
         deco = [s for s in (self.decorator(module, d, module.path) for d in func.decorators) if s is not None]
         enforced = [s for s in deco if s.strength in ("authn", "role")]
-        if not (v.authn or v.role or enforced):
+        body_ev = self._enforcing(v.evidence, func, module.path) if (v.authn or v.role) else []
+        if not (body_ev or enforced):
             return None
-        role = v.role or any(s.strength == "role" for s in enforced)
+        role = (v.role and bool(body_ev)) or any(s.strength == "role" for s in enforced)
         roles = list(v.roles) + [r for s in enforced for r in s.roles]
-        ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + v.evidence[:3]
+        ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + body_ev[:3]
         ev += [e for s in enforced for e in s.evidence[:2]]
         return AuthSource("role" if role else "authn", ev, roles if role else [])
 
@@ -218,6 +245,7 @@ class FlaskAuth:
             if calls and all((c.names() & params) and not URL_FREE.search(c.text) for c in calls):
                 continue
             kept.append(e)
+        kept = self._enforcing(kept, func, module.path)
         if not kept:
             return None
         v = AuthVerdict(v.authn, v.role, v.roles, kept, v.optional)
