@@ -64,7 +64,7 @@ def _present(e: str) -> str:
     return f"({e} IS NOT NULL AND {e} NOT IN ('', '-'))"
 
 
-_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?"
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?"
 _CLF = r"[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
 
 
@@ -76,7 +76,8 @@ def _ts(e: str) -> tuple[str, str]:
               f"WHEN length({t}) <= 17 THEN CAST({t} AS BIGINT) ELSE CAST({t} AS BIGINT) // 1000 END")
     value = (f"CASE WHEN NOT {_present(e)} THEN NULL "
              f"WHEN regexp_full_match({t}, '[0-9]{{10,19}}') THEN CAST(make_timestamp({micros}) AS TIMESTAMPTZ) "
-             f"WHEN regexp_full_match({t}, '{_ISO}') THEN CAST({t} AS TIMESTAMPTZ) "
+             f"WHEN regexp_full_match({t}, '{_ISO}') THEN CAST(regexp_replace({t}, '(\\.[0-9]{{6}})[0-9]+', '\\1') "
+             f"AS TIMESTAMPTZ) "
              f"WHEN regexp_full_match({t}, '{_CLF}') THEN strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
     unsure = (f"({_present(e)} AND NOT (regexp_full_match({t}, '[0-9]{{10,19}}') "
               f"OR regexp_full_match({t}, '{_ISO}') OR regexp_full_match({t}, '{_CLF}')))")
@@ -148,18 +149,23 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         bad = "CASE WHEN trim(l) = '' THEN 'blank' END"
         extract = f"regexp_extract(l, {lit(vector.pattern)}, {names}) AS r"
         match = f"regexp_full_match(l, {lit(vector.pattern)})"
+    scanned = "l"
+    for snippet in vector.prefilter_ignore:
+        scanned = f"replace({scanned}, {lit(snippet)}, '')"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-        SELECT n, l, {bad} AS bad, {extract}, {match} AS matched, regexp_matches(l, {lit(PREFILTER)}) AS secretish
+        SELECT n, l, {bad} AS bad, {extract}, {match} AS matched, regexp_matches({scanned}, {lit(PREFILTER)}) AS secretish
         FROM (SELECT n, {clean} AS l FROM _ft_lines)""")
 
     # target -> candidate source expressions (last non-null wins, as in parser_from_vector)
     vals: dict[str, str] = {}
-    unsure: list[str] = [f"NOT matched"]
+    labels: dict[str, str] = {}
+    unsure: list[str] = ["NOT matched"]
     if req_idx:
         unsure_req = " AND ".join(f"j[{i}] IS NULL" for i in req_idx)
         con.execute(f"UPDATE _ft_x SET bad = 'json object lacks the format''s keys' WHERE bad IS NULL AND {unsure_req}")
     for s in vector.slow_if:
-        unsure.append(_present(src(s)))
+        e = src(s)
+        unsure.append(f"({e} IS NOT NULL AND {e} NOT IN ('', '-', '^', '{{}}', '[]'))")
     for f in vector.fields:
         e = src(f.source)
         tgt = f.target
@@ -175,16 +181,19 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
             v, u = _ts(e)
             unsure.append(u)
         elif tgt.startswith("in.") or f.cast == "json":
-            v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast)[0]
-            if f.cast not in ("str", "json", "lower", "upper"):
-                unsure.append(sql_cast(e, f.cast)[1])
+            v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping)[0]
+            if f.cast not in ("str", "json", "lower", "upper", "map"):
+                unsure.append(sql_cast(e, f.cast, f.mapping)[1])
         else:
-            v, u = sql_cast(e, f.cast)
+            v, u = sql_cast(e, f.cast, f.mapping)
             unsure.append(u)
             if spec is not None and spec.type == pa.string() and f.cast in ("int", "float", "dur_s", "dur_ms",
                                                                              "dur_us"):
                 v = f"CAST({v} AS VARCHAR)"
                 unsure.append(_present(e))  # Python prints numbers differently; let it decide
+        if f.label is not None and tgt in ("in.request_id", "in.trace_id"):
+            prev = labels.get(tgt, "NULL")
+            labels[tgt] = f"CASE WHEN {v} IS NOT NULL THEN {lit(f.label)} ELSE {prev} END"
         vals[tgt] = f"coalesce({v}, {vals[tgt]})" if tgt in vals else v
 
     consts = dict(vector.constants)
@@ -225,10 +234,18 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     if tid:
         unsure.append(f"(NOT {_placeholder(tid)} AND NOT {tid_ok})")
     tid_val = f"lpad(lower(trim({tid})), 32, '0')" if tid else "NULL"
+    tp = tp or "NULL"
+    tid = tid or None
     col["trace.id"] = (f"CASE WHEN {tp_ok} THEN substr(trim({tp}), 4, 32) "
                        f"WHEN {tid_ok} AND NOT {_placeholder(tid) if tid else 'true'} THEN {tid_val} END")
+    src_sql = lit(dialect_source)
+    if "in.trace_id" in labels:
+        cases = " ".join(f"WHEN lower(_k) = {lit(k)} THEN {lit(v)}" for k, v in DIALECT_SOURCES.items())
+        known = " ".join(f"WHEN _k = {lit(k)} THEN {lit(k)}" for k in ("otel", "ecs", "mdc", "gcp", "b3"))
+        src_sql = (f"(SELECT CASE {known} {cases} ELSE 'mdc' END FROM (SELECT coalesce({labels['in.trace_id']}, "
+                   f"{lit(key)}) AS _k))")
     col["trace.source"] = (f"CASE WHEN {tp_ok} THEN 'w3c' WHEN {tid_ok} AND NOT "
-                           f"{_placeholder(tid) if tid else 'true'} THEN {lit(dialect_source)} ELSE 'absent' END")
+                           f"{_placeholder(tid) if tid else 'true'} THEN {src_sql} ELSE 'absent' END")
     col["trace.parent_id"] = f"CASE WHEN {tp_ok} THEN substr(trim({tp}), 37, 16) END"
     if "trace.parent_id" in vals:
         col["trace.parent_id"] = f"coalesce({_span(vals['trace.parent_id'])}, {col['trace.parent_id']})"
@@ -238,13 +255,15 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
 
     rid, rsrc = vals.get("http.request.id"), vals.get("http.request.id_source")
     irid = vals.get("in.request_id")
-    isrc = consts.get("in.request_id_source")
+    isrc_sql = lit(consts.get("in.request_id_source"))
+    if "in.request_id" in labels:
+        isrc_sql = f"coalesce({labels['in.request_id']}, {isrc_sql})"
     if irid:
         col["http.request.id"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rid or 'NULL'} "
                                   f"WHEN NOT {_placeholder(irid)} THEN trim({irid}) END")
         col["http.request.id_source"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rsrc or 'NULL'} "
                                          f"WHEN NOT {_placeholder(irid)} THEN coalesce({rsrc or 'NULL'}, "
-                                         f"{lit(isrc)}, 'unknown') ELSE {rsrc or 'NULL'} END")
+                                         f"{isrc_sql}, 'unknown') ELSE {rsrc or 'NULL'} END")
     if (erid := vals.get("in.edge_request_id")) is not None:
         col["edge.request_id"] = (f"coalesce({vals.get('edge.request_id', 'NULL')}, "
                                   f"CASE WHEN NOT {_placeholder(erid)} THEN trim({erid}) END)")
@@ -255,9 +274,12 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     if path:
         unsure.append(f"coalesce(contains({path}, '?'), false)")
     if url:
-        unsure.append(f"({url} IS NOT NULL AND {url} <> '' AND {url} <> '-' AND (NOT starts_with({url}, '/') "
-                      f"OR contains({url}, '?')))")
-        col["url.path"] = f"coalesce({path or 'NULL'}, CASE WHEN {_present(url)} THEN {url} END)"
+        absolute = f"regexp_full_match({url}, '[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*(/[^?#]*)?')"
+        unsure.append(f"({_present(url)} AND (NOT (starts_with({url}, '/') OR {absolute}) OR contains({url}, '?') "
+                      f"OR contains({url}, '#')))")
+        upath = (f"CASE WHEN starts_with({url}, '/') THEN {url} ELSE coalesce(nullif(regexp_extract({url}, "
+                 f"'^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*(/[^?#]*)?', 1), ''), '/') END")
+        col["url.path"] = f"coalesce({path or 'NULL'}, CASE WHEN {_present(url)} THEN {upath} END)"
 
     if (us := vals.get("in.upstream_status")) is not None:
         col["upstream.status_codes"] = f"coalesce({vals.get('upstream.status_codes', 'NULL')}, " \
@@ -271,10 +293,12 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
                                  f"CASE WHEN {norm} = 'via_upstream' THEN 'upstream' ELSE 'self' END END)")
     if (cv := vals.get("in.cert_verify")) is not None:
         up = f"upper(trim({cv}))"
-        unsure.append(f"({_present(cv)} AND {up} NOT IN ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT'))")
+        unsure.append(f"({_present(cv)} AND {up} NOT IN ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT', 'UNTRUSTED', "
+                      f"'EXPIRED', 'NOTYETVALID', 'UNKNOWN'))")
         col["tls.client.verify_result"] = (
             f"coalesce({vals.get('tls.client.verify_result', 'NULL')}, CASE WHEN {up} IN ('SUCCESS', 'OK', '0') "
-            f"THEN 'SUCCESS' WHEN {up} = 'NONE' THEN 'NONE' WHEN {up} = 'ABSENT' THEN 'absent' END)")
+            f"THEN 'SUCCESS' WHEN {up} = 'NONE' THEN 'NONE' WHEN {up} = 'ABSENT' THEN 'absent' "
+            f"WHEN {up} IN ('UNTRUSTED', 'EXPIRED', 'NOTYETVALID', 'UNKNOWN') THEN lower(trim({cv})) END)")
 
     if vector.kind == "json":
         col["raw.unmapped"] = "l"

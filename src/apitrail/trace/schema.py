@@ -107,6 +107,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("token.location", _S, "", "", "", "header|query|cookie"),
     FieldSpec("credential.id", _S, "", "", "", "API key id, cert serial or key id (never the secret)"),
     FieldSpec("credential.kind", _S, "", "", ""),
+    FieldSpec("consumer.id", _S, "", "", "actor.app_uid", "gateway consumer / application / subscription id (not a secret)"),
     FieldSpec("enduser.id_fp", _S, "", "", "actor.user.uid", "keyed fingerprint of the end user id"),
     # decisions
     FieldSpec("authn.result", _S, "", "event.outcome", "status", "success|failure|none|not_evaluated"),
@@ -118,6 +119,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("failure.class", _S, "error.type", "event.outcome", "status_id", "none|authn|authz|token_exchange|routing|dependency|rate_limited|client_abort|unknown"),
     FieldSpec("failure.reason", _S, "", "event.reason", "status_detail", "vendor code verbatim"),
     FieldSpec("failure.origin", _S, "", "", "", "self|upstream"),
+    FieldSpec("failure.source", _S, "", "", "", "policy or filter that produced the failure, e.g. validate-jwt, authorizer"),
     FieldSpec("response.flags", _S, "", "", "", "Envoy response flags / HAProxy termination state as logged"),
     # raw
     FieldSpec("raw.unmapped", _S, "", "", "unmapped", "JSON of the source fields with secrets fingerprinted"),

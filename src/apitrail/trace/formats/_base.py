@@ -96,7 +96,7 @@ class FormatOptions:
 
 
 # Casts shared by the SQL fast path and the Python parser (trace/normalize/casts.py implements both sides).
-CASTS = ("str", "int", "float", "dur_s", "dur_ms", "dur_us", "upper", "lower", "json")
+CASTS = ("str", "int", "float", "dur_s", "dur_ms", "dur_us", "upper", "lower", "json", "map", "urldecode")
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,11 @@ class VField:
     target: str
     source: tuple[str, ...] | str
     cast: str = "str"
+    # for in.request_id / in.trace_id: the provenance recorded when this candidate wins (request id source,
+    # trace-id key); several candidates may target the same hint, the last present one wins
+    label: str | None = None
+    # cast "map": source value -> output value; values not listed give None
+    mapping: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class Vector:
     constants: Mapping[str, Any] = field(default_factory=dict)
     # a JSON object must contain at least one of these top-level keys, else the row is rejected
     require_any: tuple[str, ...] = ()
+    # literal snippets removed from the line before the secret prefilter (e.g. an always-present empty
+    # ``"Cookies":{}`` whose key name alone would send every row to Python); a non-empty value must be in slow_if
+    prefilter_ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,17 @@ def regex_score(first_lines: list[str], pattern: re.Pattern[str]) -> float:
     return sum(1 for ln in lines if pattern.match(ln.rstrip("\r\n"))) / len(lines)
 
 
+LABEL_KEYS = {"in.request_id": "in.request_id_source", "in.trace_id": "in.trace_id_key"}
+
+
+def _put(rec: dict[str, Any], f: VField, val: Any) -> None:
+    if val is None:
+        return
+    rec[f.target] = val
+    if f.label is not None and f.target in LABEL_KEYS:
+        rec[LABEL_KEYS[f.target]] = f.label
+
+
 def parser_from_vector(
     vector: Vector,
     extra: Callable[[Any, dict[str, Any]], None] | None = None,
@@ -252,9 +271,7 @@ def parser_from_vector(
                 raise Reject("json object lacks the format's keys")
             rec: dict[str, Any] = {}
             for f in vector.fields:
-                val = py_cast(get_path(obj, f.source), f.cast)
-                if val is not None:
-                    rec[f.target] = val
+                _put(rec, f, py_cast(get_path(obj, f.source), f.cast, f.mapping))
             rec.update(vector.constants)
             rec["raw"] = flatten(obj)
             rec["in.raw_json"] = obj
@@ -278,9 +295,7 @@ def parser_from_vector(
             rec: dict[str, Any] = {}
             for f in vector.fields:
                 src = f.source if isinstance(f.source, str) else f.source[0]
-                val = py_cast(groups.get(src), f.cast)
-                if val is not None:
-                    rec[f.target] = val
+                _put(rec, f, py_cast(groups.get(src), f.cast, f.mapping))
             rec.update(vector.constants)
             rec["raw"] = groups
             if extra is not None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from urllib.parse import unquote
 from typing import Any
 
 # values that mean "not logged" in access logs
-NULL_TOKENS = ("", "-")
+NULL_TOKENS = ("", "-", "^")  # "^" is Akamai DataStream's null
 _INT = re.compile(r"-?[0-9]{1,18}")
 _FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
 
@@ -29,7 +30,7 @@ def _to_str(value: Any) -> str | None:
     return str(value)
 
 
-def py_cast(value: Any, cast: str) -> Any:
+def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) -> Any:
     """Cast a source value; ``None`` for null tokens and for values that do not fit."""
     if value is None:
         return None
@@ -40,6 +41,10 @@ def py_cast(value: Any, cast: str) -> Any:
         return None
     if cast == "str":
         return text
+    if cast == "map":
+        return dict(mapping).get(text)
+    if cast == "urldecode":
+        return unquote(text)
     if cast == "lower":
         return text.lower()
     if cast == "upper":
@@ -65,11 +70,22 @@ def py_cast(value: Any, cast: str) -> Any:
     raise ValueError(f"unknown cast {cast!r}")
 
 
-def sql_cast(expr: str, cast: str) -> tuple[str, str]:
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) -> tuple[str, str]:
     """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing)."""
-    present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-'))"
+    present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
     if cast == "json":
         return expr, "false"
+    if cast == "map":
+        whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping)
+        return (f"CASE {expr} {whens} END" if whens else "NULL"), "false"
+    if cast == "urldecode":
+        # '+' and malformed escapes are left to Python (DuckDB and urllib may differ there)
+        return (f"CASE WHEN {present} THEN url_decode({expr}) END",
+                f"({present} AND (contains({expr}, '+') OR regexp_matches({expr}, '%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)')))")
     if cast == "str":
         return f"CASE WHEN {present} THEN {expr} END", "false"
     if cast == "lower":
