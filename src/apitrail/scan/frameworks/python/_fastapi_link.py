@@ -136,6 +136,7 @@ class Node:
     children: list[Include] = field(default_factory=list)
     parents: int = 0
     middleware: list[Evidence] = field(default_factory=list)
+    ctor: Expr | None = None
 
 
 def _scope_of(qualname: str) -> str:
@@ -189,6 +190,7 @@ class Linker:
         self._alias_memo: dict[tuple[str, str], Expr | None] = {}
         self._str_memo: dict[tuple[str, str, str], PathPart] = {}
         self._resolve_memo: dict[tuple[str, str], Symbol | None] = {}
+        self._bindings: dict[str, tuple[PyModule, str, Expr]] = {}
         self._local_assigns: dict[tuple[str, str], dict[str, list[Assign]]] = {}
 
     def resolve(self, module: PyModule, name: str) -> Symbol | None:
@@ -271,6 +273,8 @@ class Linker:
             return PathPart("")
         if e.kind == "str" and isinstance(e.value, str):
             return PathPart(e.value)
+        if self._bindings:
+            return self._eval_str(module, scope, e, depth)
         key = (module.path, scope, e.text)
         if key in self._str_memo:
             return self._str_memo[key]
@@ -285,6 +289,14 @@ class Linker:
             return self.eval_str(module, scope, e.args[0], depth + 1) + self.eval_str(module, scope, e.args[1], depth + 1)
         if e.kind == "fstring":
             return self._eval_fstring(module, scope, e, depth)
+        if e.kind == "name" and e.name in self._bindings:
+            # a factory parameter bound at this call site: evaluate the argument where it was written
+            bm, bs, be = self._bindings[e.name]
+            saved, self._bindings = self._bindings, {}
+            try:
+                return self.eval_str(bm, bs, be, depth + 1)
+            finally:
+                self._bindings = saved
         if e.kind in ("name", "attr") and e.name:
             sym = self.resolve(module, e.name)
             if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value is not e:
@@ -389,7 +401,10 @@ class Linker:
             # factory: make_router() / items.get_router()
             fn = self._resolve_function(module, scope, e.name) if e.name else None
             if fn is not None:
-                return self._returned_node(fn[0], fn[1], depth + 1)
+                n = self._returned_node(fn[0], fn[1], depth + 1)
+                if n is not None and (e.args or e.kwargs) and n.ctor is not None and n.scope == fn[1].qualname:
+                    return self._instantiate(n, fn[1], module, scope, e)
+                return n
             return None
         if e.kind not in ("name", "attr") or not e.name:
             return None
@@ -422,6 +437,32 @@ class Linker:
             return obj.module, obj.func
         return None
 
+    def _instantiate(self, n: Node, func: FunctionDef, module: PyModule, scope: str, call: Expr) -> Node:
+        """A router built inside a factory called with arguments: one node per call site, with the prefix
+        evaluated against the arguments (``get_login_router(get_github_factor, "github")``)."""
+        key = (module.path, scope, f"<factory {func.qualname}@{call.line}>", call.line)
+        got = self.nodes.get(key)
+        if got is not None:
+            return got
+        bindings: dict[str, tuple[PyModule, str, Expr]] = {}
+        positional = [p for p in func.params if p.kind == "normal"]
+        for i, prm in enumerate(positional):
+            if i < len(call.args) and call.args[i].kind != "star":
+                bindings[prm.name] = (module, scope, call.args[i])
+        for k, v in call.kwargs.items():
+            bindings[k] = (module, scope, v)
+        clone = Node(key, n.module, n.scope, n.name, n.kind, n.line, n.prefix, n.deps, n.hidden, n.routes, n.children,
+                     0, n.middleware, n.ctor)
+        if n.ctor is not None and n.kind == "router":
+            self._bindings = bindings
+            try:
+                clone.prefix = self.eval_str(n.module, n.scope, n.ctor.kw("prefix"))
+            finally:
+                self._bindings = {}
+        n.parents += 1  # the template itself is only reachable through its call sites
+        self.nodes[key] = clone
+        return clone
+
     def _returned_node(self, module: PyModule, func: FunctionDef, depth: int) -> Node | None:
         for r in func.body.returns:
             n = self.resolve_node(module, func.qualname, r, r.line, depth + 1)
@@ -441,6 +482,7 @@ class Linker:
     def _configure(self, n: Node, call: Expr) -> None:
         """Prefix, dependencies, routes= and middleware= of a constructor call."""
         m, scope = n.module, n.scope
+        n.ctor = call
         if n.kind == "router":
             n.prefix = self.eval_str(m, scope, call.kw("prefix"))
         n.deps = self.deps_list(m, scope, call.kw("dependencies"),
