@@ -74,9 +74,19 @@ ROLE_COND = re.compile(r"\b(is_superuser|is_admin|is_staff|admin|role|roles|has_
                        r"groups?|scopes?)\b", re.I)
 PRIVILEGED_ROLE = re.compile(r"admin|superuser|staff|chef|employee|manager|owner|root|operator|moderator|editor|"
                              r"maintainer|support|internal|system", re.I)
-PASSWORD_NAME = re.compile(r"(^|[._])(password|passwd|pwd|pass|passphrase|password_hash|hashed_password)$", re.I)
+PASSWORD_NAME = re.compile(r"(^|[._])(password|passwd|pwd|passphrase|password_hash|hashed_password|[Pp]assword)$")
 DEPENDS = frozenset({"Depends", "Security"})
 HTTP_REJECT = re.compile(r"\b(40[134]|HTTP_40[134]\w*|NOT_FOUND|FORBIDDEN|UNAUTHORIZED)\b")
+
+
+def _ann_name(ann: Expr | None) -> str:
+    """Dotted name of a type annotation (plain annotations are kept as text only)."""
+    if ann is None:
+        return ""
+    if ann.name:
+        return ann.name
+    t = ann.text.strip()
+    return t if re.fullmatch(r"[A-Za-z_][\w.]*", t) else ""
 
 
 def _heads(e: Expr | None) -> set[str]:
@@ -238,8 +248,9 @@ class Analyzer:
         site_file = at[0] if at else module.path
         local_types: dict[str, str] = {}
         for p in func.params:
-            if p.annotation is not None and p.annotation.name and p.annotation.name[:1].isupper():
-                local_types[p.name] = p.annotation.name
+            an_name = _ann_name(p.annotation)
+            if an_name and an_name.rsplit(".", 1)[-1][:1].isupper():
+                local_types[p.name] = an_name
 
         def loc(line: int) -> int:
             return at[1] if at else line
@@ -251,8 +262,11 @@ class Analyzer:
             taint = flow.taint_of(a.value)
             ident_call = self._is_identity_call(module, a.value)
             ident = ident_call or flow.has_identity(a.value)
-            if ident_call:
-                taint = []  # the token/credential is request data, but what comes back is the caller
+            root = a.value.chain()[:1] if a.value.kind == "call" else []
+            passes_identity = a.value.kind == "call" and any(
+                flow.has_identity(x) for x in [*a.value.args, *a.value.kwargs.values()])
+            if ident_call or (root and root[0] in flow.identity) or passes_identity:
+                taint = []  # computed from the caller (`current_user.get_role(org)`), not chosen by the client
             for t in targets:
                 head = t.split(".")[0]
                 if not head.isidentifier():
@@ -305,6 +319,15 @@ class Analyzer:
                     sub_flow = self._map_args(target[1], c, flow)
                     sub = self.analyze(target[0], target[1], sub_flow, depth + 1,
                                        at or (module.path, c.line), seen)
+                    if sub_flow.identity:
+                        try:
+                            used = target[1].body.names
+                        except (RecursionError, OSError):
+                            used = set()
+                        if used & sub_flow.identity:
+                            # the caller's identity is handed to the helper, which uses it: the helper scopes
+                            for acc2 in sub.accesses:
+                                acc2.owner_scoped = True
                     self._merge(res, sub, c, flow)
                     continue
                 self._repo_call(module, c, flow, res, site_file, loc(c.line))
@@ -329,8 +352,11 @@ class Analyzer:
             names = cond.names()
             taint = flow.taint_of(cond)
             is_role = bool(ROLE_COND.search(cond.text))
-            if is_role and taint and not has_ident:
-                res.client_role_checks.append(Evidence(site_file, loc(br.line), "role-from-client", cond.text[:120]))
+            if is_role and taint and not has_ident and re.search(r"\b(role|roles|is_admin|is_superuser|is_staff|admin)\b",
+                                                                  cond.text):
+                res.client_role_checks.append(Evidence(site_file, loc(br.line),
+                                                       "role-from-client" if depth == 0 else "role-from-client-helper",
+                                                       cond.text[:120]))
             elif is_role and (has_ident or not taint):
                 res.role_checks.append(Evidence(site_file, loc(br.line), "role-check", cond.text[:120]))
             if has_ident and not is_role and self._compares_object(cond, flow):
@@ -356,6 +382,8 @@ class Analyzer:
                         continue
                     if other.kind == "call" and re.search(r"hash|digest|encrypt|crypt|hmac|encode", other.text, re.I):
                         continue
+                    if other.kind == "str" or re.search(r"hash|digest|crypt", cmp.left.text + cmp.right.text, re.I):
+                        continue  # a sentinel ("LDAP") or a hash on the other side: not a plaintext credential
                     if re.search(r"confirm|repeat|again|new_password|password2|old_password", cmp.left.text + cmp.right.text,
                                  re.I) and not other.kind == "str":
                         continue
@@ -540,9 +568,10 @@ class Analyzer:
             return
         kind = "write" if WRITE_NAME.match(last) else "read"
         taint = flow.taint_of(c)
+        scoped = flow.has_identity(c) or (chain[0] == "self" and "self" in flow.identity)
         res.accesses.append(DataAccess(line=line, kind=kind, api="repository",  # type: ignore[arg-type]
                                        text=c.text[:160], uses_request_input=bool(taint), inputs=taint,
-                                       owner_scoped=flow.has_identity(c), file=site_file))
+                                       owner_scoped=scoped, file=site_file))
 
 
 # ------------------------------------------------------------------------------------------- routes
@@ -573,6 +602,24 @@ def _param_dependency(p: Any) -> Expr | None:
     return None
 
 
+def _alias_dependency(an: Analyzer, mod: PyModule, p: Any) -> Expr | None:
+    """`current_user: CurrentUser` where `CurrentUser = Annotated[User, Depends(get_current_user)]` elsewhere."""
+    ann = p.annotation
+    name = _ann_name(ann)
+    if ann is None or not name or p.default is not None:
+        return None
+    try:
+        sym = an.index.resolve(mod, name)
+    except RecursionError:
+        return None
+    if sym is None or sym.kind != "assign" or sym.assign is None:
+        return None
+    for call in sym.assign.value.iter_calls():
+        if call.last in DEPENDS:
+            return call.args[0] if call.args else Expr("name", ann.text, ann.line, name=name)
+    return None
+
+
 def _initial_flow(an: Analyzer, route: Route, mod: PyModule, func: FunctionDef, facts: HandlerFacts) -> Flow:
     flow = Flow()
     path_names = {a or b for a, b in PATH_PARAM_RE.findall(route.path)}
@@ -581,7 +628,7 @@ def _initial_flow(an: Analyzer, route: Route, mod: PyModule, func: FunctionDef, 
     for p in func.params:
         if p.name in ("self", "cls", "request", "req", "db", "session", "response", "background_tasks"):
             continue
-        dep = _param_dependency(p)
+        dep = _param_dependency(p) or _alias_dependency(an, mod, p)
         ann = p.annotation.text if p.annotation is not None else ""
         if dep is not None:
             dep_name = dep.name or ""
@@ -606,7 +653,8 @@ def _initial_flow(an: Analyzer, route: Route, mod: PyModule, func: FunctionDef, 
             flow.tainted[p.name] = p.name
         elif fw in ("fastapi", "starlette") or p.name in path_names:
             flow.tainted[p.name] = p.name
-            if p.annotation is not None and p.annotation.name[:1].isupper() and p.annotation.name not in (
+            an_name = _ann_name(p.annotation)
+            if an_name[:1].isupper() and an_name not in (
                     "Optional", "List", "Union", "UUID", "Annotated") and "Query" not in (p.default.text if p.default else ""):
                 facts.body_params.append(p.name)
             elif p.name not in path_names:
@@ -693,6 +741,65 @@ def _declared_roles(func: FunctionDef, route: Route) -> list[str]:
     return roles
 
 
+SCOPE_ATTRS = frozenset({"user", "group", "group_id", "household", "household_id", "tenant", "tenant_id",
+                         "organization", "organization_id", "org", "org_id", "current_user", "account",
+                         "workspace", "workspace_id", "team", "team_id"})
+
+
+def _controller_scoped(an: Analyzer, mod: PyModule, func: FunctionDef) -> bool:
+    """A class-based controller whose instances carry the caller (self.user, self.group_id) into its repos."""
+    if not func.class_name:
+        return False
+    cls = mod.classes.get(func.qualname.rsplit(".", 1)[0])
+    if cls is None:
+        return False
+    for m, c, _ in an.index.class_mro(mod, cls):
+        if c is None:
+            continue
+        names = set(c.attrs) | {q.rsplit(".", 1)[-1] for q in c.methods}
+        if names & SCOPE_ATTRS:
+            return True
+        for q in c.methods:
+            f = m.functions.get(q)
+            if f is not None and f.name == "__init__" and any(p.name in SCOPE_ATTRS for p in f.params):
+                return True
+    return False
+
+
+AUTH_MIXINS = re.compile(r"(LoginRequired|PermissionRequired|UserPassesTest|StaffRequired|SuperuserRequired|"
+                         r"AccessMixin|ObjectPermissionRequired|ContentTypePermissionRequired)")
+
+
+def _view_guard(an: Analyzer, mod: PyModule, func: FunctionDef) -> str:
+    """A class-based view whose class (or a base) guards `dispatch` or mixes in an auth mixin."""
+    if not func.class_name:
+        return ""
+    cls = mod.classes.get(func.qualname.rsplit(".", 1)[0])
+    if cls is None:
+        return ""
+    for m, c, q in an.index.class_mro(mod, cls):
+        if AUTH_MIXINS.search(q.rsplit(".", 1)[-1]):
+            return q
+        if c is None:
+            continue
+        f = m.functions.get(f"{c.qualname}.dispatch")
+        if f is not None:
+            try:
+                v = an.project.auth.callable_verdict(m, f)
+            except RecursionError:
+                continue
+            if v.authn or v.role:
+                return f"{q}.dispatch"
+            try:
+                body = f.body
+            except (RecursionError, OSError):
+                continue
+            if any(re.search(r"has_perm|PermissionDenied|is_authenticated|redirect_to_login|handle_no_permission",
+                             x.text) for x in body.calls + body.raises):
+                return f"{q}.dispatch"
+    return ""
+
+
 def analyze_route(an: Analyzer, route: Route) -> None:
     found = find_handler(an.project, route)
     facts = route.facts
@@ -700,6 +807,8 @@ def analyze_route(an: Analyzer, route: Route) -> None:
         return
     mod, func = found
     flow = _initial_flow(an, route, mod, func, facts)
+    if _controller_scoped(an, mod, func):
+        flow.identity.add("self")
     res = an.analyze(mod, func, flow, at=None)
     # FastAPI dependencies that fetch objects from path parameters, or check permissions
     path_names = set(facts.path_params)
@@ -747,6 +856,7 @@ def analyze_route(an: Analyzer, route: Route) -> None:
             owned[model] = is_owned if found_cls else None
     facts.extra["model_owned"] = owned
     facts.extra["declared_roles"] = _declared_roles(func, route)
+    facts.extra["view_guard"] = _view_guard(an, mod, func)
     above = []
     for d, line in zip(func.decorators, func.decorator_lines or [], strict=False):
         if line < route.line and route.file == mod.path:
@@ -778,7 +888,8 @@ SECRET_NAME = re.compile(
     r"encryption_?key|master_?key|webhook_?secret|session_?key|salt|cvc|cvv)s?($|[^a-z])", re.I)
 NOT_SECRET_NAME = re.compile(r"(_url|_uri|_path|_file|_dir|_name|_header|_field|_length|_len|_min|_max|_type|"
                              r"_algorithm|_alg|_expire\w*|_ttl|_lifetime|_prefix|_env|_var|_id|_label|_hint|"
-                             r"_pattern|_regex|_policy|_format|_template|_endpoint|_version|_validators?|_hasher\w*|"
+                             r"_pattern|_regex|_policy|_format|_template|_endpoint|_version|_validators?|_hasher\w*|_title|_description|"
+                             r"_help|_placeholder|_message|_text|_key_name|_param|_parameter|_option|_setting|"
                              r"_reset\w*|_changed\w*|_required|_backend|_class|_mode|_timeout|_enabled)$|"
                              r"^(auth_password_validators|password_hashers|secret_key_fallbacks)$", re.I)
 PLACEHOLDER = re.compile(
@@ -802,9 +913,12 @@ PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 CONN_STRING = re.compile(r"\b(postgres(ql)?|mysql|mariadb|mongodb(\+srv)?|redis|amqp|mssql|oracle)(\+\w+)?://"
                          r"([^:@/\s'\"]+):([^@/\s'\"]+)@", re.I)
 EXAMPLE_PATH = re.compile(r"(^|/)(tests?|testing|fixtures?|examples?|samples?|docs?|demo|spec|e2e|mocks?|cypress|"
-                          r"playwright|\.github|\.gitlab|\.circleci|contrib|dev|local)(/|$)|docker-compose[\w.-]*\.ya?ml$|"
+                          r"playwright|\.github|\.gitlab|\.circleci|\.ci|ci|contrib|dev|local|lang|locales?|i18n|l10n|translations?|messages)(/|$)|"
+                          r"(docker-)?compose[\w.-]*\.ya?ml$|(^|/)(Taskfile|Makefile|justfile|tox|noxfile|Procfile)[\w.]*$|"
                           r"\.gitlab-ci\.yml$|(^|/)(test|testing|dev|development|local|ci)(_settings|settings)?\.py$|"
                           r"(\.example|\.sample|\.template|\.dist|example\.|sample\.|_example|test_|_test\.py|cypress\.json|"
+                          r"\.env\.(test|testing|ci|dev|development|local)$|_testing\.py$|google-services\.json|"
+                          r"GoogleService-Info|"
                           r"conftest\.py)", re.I)
 SETTINGS_FILE = re.compile(r"(^|/)(settings|config|configuration|conf|local_settings)[\w.-]*\.py$|(^|/)settings/", re.I)
 CODE_EXT = re.compile(r"\.py$")
@@ -838,6 +952,17 @@ def classify_secret_value(name: str, value: str, rel: str) -> tuple[str, str] | 
         return None
     if re.fullmatch(r"[a-z]+(\.[a-z_]+)+", v):  # a dotted import path / setting name
         return None
+    if any(ord(ch) > 127 for ch in v) or re.fullmatch(r"[A-Z][a-z]+(?:[ -][A-Za-z]+)*[.:!?]?", v):
+        return None  # a UI label ("Password", "Passwort"), not a credential
+    norm_v = re.sub(r"[^a-z0-9]", "", v.lower())
+    norm_n = re.sub(r"[^a-z0-9]", "", name.lower())
+    if norm_v and (norm_v in norm_n or norm_n in norm_v) and not WEAK_REAL.match(v):
+        return None  # an enum/identifier whose value is its own name: client_secret = "client_secret"
+    if re.fullmatch(r"[a-z][a-z0-9]*([_:.-][a-z0-9]+)+", v) and not re.search(r"\d{3,}", v) and len(v) < 60:
+        return None  # identifiers, scopes ("org_tokens:read"), dotted names
+    if re.search(r"dev|local|test|example|sample|dummy|change_?me|change_?this|insecure|placeholder|fake|"
+                 r"not[-_]?secret|do[-_]?not[-_]?use", v, re.I):
+        return "placeholder", "development default"
     if PLACEHOLDER.match(v) and not WEAK_REAL.match(v):
         return "placeholder", "placeholder value"
     if EXAMPLE_PATH.search(rel):
@@ -986,8 +1111,23 @@ def _target_name(target: str) -> str:
     return target.rsplit(".", 1)[-1]
 
 
+def _project_words(project: Any) -> set[str]:
+    import os
+
+    words = {w.lower() for w in re.split(r"[^A-Za-z0-9]+", os.path.basename(project.root.rstrip("/"))) if len(w) > 2}
+    for m in project.python[:5000]:
+        top = m.path.split("/", 1)[0]
+        if top and not top.endswith(".py"):
+            words.add(top.lower())
+    return words
+
+
 def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    words = getattr(an, "_project_words", None)
+    if words is None:
+        words = _project_words(an.project)
+        an._project_words = words  # type: ignore[attr-defined]
     for a in mod.assigns:
         name = _target_name(a.target)
         if not SECRET_NAME.search(name) or NOT_SECRET_NAME.search(name):
@@ -999,7 +1139,8 @@ def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
         d = _getenv_default(val)
         if d is not None:
             val, source = d, "env-default"
-        if val.kind == "call" and _weak_generator(an, mod, val):
+        if val.kind == "call" and re.search(r"jwt|secret_key|signing|token_secret", name, re.I) and \
+                _weak_generator(an, mod, val):
             out.append({"kind": "secret", "file": mod.path, "line": a.line, "name": name, "strength": "weak",
                         "why": "generated with a non-cryptographic or short random generator", "source": "generator",
                         "value_fp": ""})
@@ -1010,6 +1151,8 @@ def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
         cls = classify_secret_value(name, s, mod.path)
         if cls is None:
             continue
+        if cls[0] != "placeholder" and s.lower() in words:
+            cls = ("placeholder", "the project's name as a local default")
         out.append({"kind": "secret", "file": mod.path, "line": a.line, "name": name, "strength": cls[0],
                     "why": cls[1], "source": source, "value_fp": _fp(s)})
     return out
@@ -1018,7 +1161,7 @@ def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
 def _weak_generator(an: Analyzer, mod: PyModule, call: Expr) -> bool:
     """A call to a helper that builds the secret from `random.*` (not `secrets`) or a short digit string."""
     for c in call.iter_calls():
-        if c.name and c.name.startswith("random."):
+        if c.name and c.name.startswith("random.") and "SystemRandom" not in c.name:
             return True
         sym = an.index.resolve(mod, c.name) if c.name else None
         if sym is not None and sym.kind == "function" and sym.func is not None:
@@ -1026,8 +1169,8 @@ def _weak_generator(an: Analyzer, mod: PyModule, call: Expr) -> bool:
                 body = sym.func.body
             except (RecursionError, OSError):
                 continue
-            if any((x.name or "").startswith("random.") or (x.name or "") in ("choices", "randint", "randrange")
-                   for x in body.calls):
+            if any(((x.name or "").startswith("random.") or (x.name or "") in ("choices", "randint", "randrange"))
+                   and "SystemRandom" not in (x.name or "") for x in body.calls):
                 return True
     return False
 

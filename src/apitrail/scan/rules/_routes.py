@@ -46,7 +46,19 @@ def is_privileged(route: Route) -> bool:
     return any(PRIVILEGED.search(r) for r in roles) and not all(UNPRIVILEGED.match(r) for r in roles)
 
 
+CAPABILITY_PARAM = re.compile(r"\{[^}]*(secret|token|code|key|hash|signature|nonce)[^}]*\}", re.I)
+PUBLIC_WORDS = re.compile(r"(^|[/_-])(authenticate|session|validate|claim|events|webhook|callback|public|anonymous|"
+                          r"signup|login|register|password)([/_-]|$)", re.I)
+
+
+def effectively_public(route: Route) -> bool:
+    """Public per the linker and not guarded by a class-based view's dispatch/mixin."""
+    return route.auth.state == "public" and not route.facts.extra.get("view_guard")
+
+
 def public_by_design(route: Route) -> bool:
+    if CAPABILITY_PARAM.search(route.path) or PUBLIC_WORDS.search(route.path):
+        return True  # capability URLs (a secret in the path) and login/session/webhook endpoints
     return bool(PUBLIC_BY_DESIGN.search(route.path)) or bool(
         re.search(r"login|logout|register|signup|sign_up|token|password|reset|verify|callback|webhook|health|"
                   r"oauth|authorize|invite|confirm|activate|unsubscribe|sso|saml", route.handler, re.I))

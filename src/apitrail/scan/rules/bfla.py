@@ -84,8 +84,8 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
 
 def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None:
     facts = route.facts
-    client_checks = facts.extra.get("client_role_checks") or []
-    if client_checks and facts.writes:
+    client_checks = [e for e in facts.extra.get("client_role_checks") or [] if e.kind == "role-from-client"]
+    if client_checks and facts.writes and route.auth.state == "authenticated" and not facts.ownership_checks:
         ev = client_checks[0]
         return make_finding(RULE, route.handler_file or route.file, route.handler_line or route.line,
                             f"{route.key}: the role check compares a value from the request body "

@@ -44,7 +44,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import route_location, SENSITIVE_SEGMENT, owned, public_by_design
+from apitrail.scan.rules._routes import effectively_public, route_location, SENSITIVE_SEGMENT, owned, public_by_design
 
 RULE = RuleMeta(
     id="APT-AUTHN-001",
@@ -80,7 +80,7 @@ def _why(route: Route) -> str:
 
 def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
     for route in model.routes:
-        if route.auth.state != "public" or route.facts.writes:
+        if not effectively_public(route) or route.facts.writes:
             continue  # writes are missing-authn-write
         if route.method not in ("GET", "HEAD", "ANY"):
             continue

@@ -42,7 +42,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import route_location, SENSITIVE_SEGMENT, public_by_design
+from apitrail.scan.rules._routes import effectively_public, route_location, SENSITIVE_SEGMENT, public_by_design
 
 RULE = RuleMeta(
     id="APT-AUTHN-002",
@@ -65,7 +65,7 @@ RULE = RuleMeta(
 
 def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
     for route in model.routes:
-        if route.auth.state != "public":
+        if not effectively_public(route):
             continue
         writes = route.facts.writes
         if not writes:
