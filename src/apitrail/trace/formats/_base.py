@@ -214,16 +214,20 @@ def json_keys_score(first_lines: list[str], required: Iterable[str], optional: I
     required = tuple(required)
     optional = tuple(optional)
     objs: list[dict[str, Any]] = []
+    misses = 0
     for line in first_lines[:20]:
         line = line.strip()
         if not line:
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
-            return 0.0
+        except (ValueError, RecursionError):
+            misses += 1  # a malformed line lowers the score but does not hide the format
+            continue
         if isinstance(obj, dict):
             objs.append(obj)
+        else:
+            misses += 1
     if not objs:
         return 0.0
     hits = 0.0
@@ -231,7 +235,7 @@ def json_keys_score(first_lines: list[str], required: Iterable[str], optional: I
         if all(get_path(obj, tuple(k.split("/"))) is not None for k in required):
             bonus = sum(1 for k in optional if get_path(obj, tuple(k.split("/"))) is not None)
             hits += 0.8 + 0.2 * (bonus / len(optional) if optional else 1.0)
-    return hits / len(objs)
+    return hits / (len(objs) + misses)
 
 
 def regex_score(first_lines: list[str], pattern: re.Pattern[str]) -> float:
