@@ -191,6 +191,7 @@ class Linker:
         self._str_memo: dict[tuple[str, str, str], PathPart] = {}
         self._resolve_memo: dict[tuple[str, str], Symbol | None] = {}
         self._bindings: dict[str, tuple[PyModule, str, Expr]] = {}
+        self._attr_routers: dict[str, list[Node]] | None = None
         self._local_assigns: dict[tuple[str, str], dict[str, list[Assign]]] = {}
 
     def resolve(self, module: PyModule, name: str) -> Symbol | None:
@@ -425,6 +426,26 @@ class Linker:
                     return n
                 return self.resolve_node(sym.module, MODULE, sym.assign.value, sym.assign.line, depth + 1)
         return None
+
+    def resolve_nodes(self, module: PyModule, scope: str, e: Expr | None, line: int = 0) -> list[Node]:
+        """Like resolve_node; for ``plugin.events`` on an object that cannot be resolved (a plugin registry loop),
+        every router stored in a class attribute of that name."""
+        n = self.resolve_node(module, scope, e, line)
+        if n is not None:
+            return [n]
+        if e is None or e.kind != "attr" or not e.name or e.name.count(".") != 1:
+            return []
+        attr = e.name.rsplit(".", 1)[1]
+        if self._attr_routers is None:
+            self._attr_routers = {}
+            for m in self.p.python:
+                for c in m.classes.values():
+                    for name, a in c.attrs.items():
+                        if a.value.kind in ("name", "attr", "call"):
+                            node = self.resolve_node(m, MODULE, a.value, a.line)
+                            if node is not None and node.kind != "static":
+                                self._attr_routers.setdefault(name, []).append(node)
+        return list(self._attr_routers.get(attr, []))
 
     def _resolve_function(self, module: PyModule, scope: str, name: str) -> tuple[PyModule, FunctionDef] | None:
         got = self.lookup(module, scope, name)
@@ -1125,14 +1146,15 @@ class Linker:
                     child_e = inc.arg(0) or inc.kw("router")
                     parent = (self.resolve_node(m, scope, bound[base], call.line) if base in bound
                               else self.resolve_node(fm, f.qualname, Expr("name", base, inc.line, name=base), inc.line))
-                    child = (self.resolve_node(m, scope, bound[child_e.name], call.line)
-                             if child_e is not None and child_e.name in bound
-                             else self.resolve_node(fm, f.qualname, child_e, inc.line))
-                    if parent is None or child is None:
+                    children = (self.resolve_nodes(m, scope, bound[child_e.name], call.line)
+                                if child_e is not None and child_e.name in bound
+                                else self.resolve_nodes(fm, f.qualname, child_e, inc.line))
+                    if parent is None:
                         continue
                     prefix = self.eval_str(fm, f.qualname, inc.kw("prefix"))
                     deps = self.deps_list(fm, f.qualname, inc.kw("dependencies"), "include-dependency")
-                    self.add_include(parent, child, prefix, deps, False, call.line, m)
+                    for child in children:
+                        self.add_include(parent, child, prefix, deps, False, call.line, m)
 
     def _decorated(self, n: Node, m: PyModule, scope: str, f: FunctionDef, deco: Expr, verb: str, line: int) -> None:
         table = self.d.ROUTE_DECORATORS[verb]
@@ -1168,14 +1190,13 @@ class Linker:
         what = self.d.REGISTRATION_CALLS[last]
         if what == "include":
             child_expr = call.arg(0) or call.kw("router")
-            child = self.resolve_node(m, scope, child_expr, call.line)
-            if child is None:
-                return
+            children = self.resolve_nodes(m, scope, child_expr, call.line)
             prefix = self.eval_str(m, scope, call.kw("prefix"))
             deps = self.deps_list(m, scope, call.kw("dependencies"), "include-dependency")
             iis = call.kw("include_in_schema")
-            self.add_include(parent, child, prefix, deps, bool(iis is not None and iis.kind == "bool" and
-                                                                iis.value is False), call.line, m)
+            for child in children:
+                self.add_include(parent, child, prefix, deps, bool(iis is not None and iis.kind == "bool" and
+                                                                    iis.value is False), call.line, m)
         elif what == "mount":
             path = self.eval_str(m, scope, call.arg(0) or call.kw("path"))
             app = call.arg(1) or call.kw("app")
