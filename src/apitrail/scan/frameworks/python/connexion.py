@@ -14,6 +14,8 @@ and decorators on the handler count as for Flask.
 from __future__ import annotations
 
 import json
+import os
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from apitrail.scan.lang.python import FunctionDef, PyModule
 from apitrail.scan.model import Evidence, Route
 
 SPEC_HINT = re.compile(r"^\s*[\"']?(openapi|swagger)[\"']?\s*:", re.M)
+MAX_SPEC_BYTES = 2_000_000
 OPERATIONS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
@@ -80,26 +83,30 @@ class Connexion(Flask):
     )
     """Scheme keys naming the function connexion calls to validate the credential (so it is enforced)."""
 
+    RESTY_RESOLVERS: ClassVar[tuple[str, ...]] = ("RestyResolver",)
+    """Resolvers that derive the handler from the path and method (``GET /pets`` -> ``<module>.pets.search``)."""
+
     EMITS: ClassVar[frozenset[str]] = frozenset({"connexion"})
 
     def routes(self, project: Project) -> list[Route]:
         specs = self._specs(project)
         auth = FlaskAuth(project.index, project.auth, self.AUTH_LIBRARY, self.AUTH_INSTANCES)
         out: list[Route] = []
-        for cfg, base in specs:
+        for cfg, base, resty in specs:
             loaded = _load(cfg)
             if loaded is None:
                 continue
             data, lines = loaded
-            out.extend(self._spec_routes(project, auth, cfg, data, lines, base))
+            out.extend(self._spec_routes(project, auth, cfg, data, lines, base, resty))
         return out
 
     # -- specs ----------------------------------------------------------------------------------------------
-    def _specs(self, project: Project) -> list[tuple[ConfigFile, str | None]]:
-        specs = [c for c in project.configs if SPEC_HINT.search(c.text[:4000]) and "operationId" in c.text]
-        bound: list[tuple[ConfigFile, str | None]] = []
+    def _specs(self, project: Project) -> list[tuple[ConfigFile, str | None, str | None]]:
+        specs = [c for c in project.configs if SPEC_HINT.search(c.text[:4000]) and "paths" in c.text]
+        bound: list[tuple[ConfigFile, str | None, str | None]] = []
         loose = False
         for m in project.python_importing(*self.PACKAGES):
+            spec_dir = self._specification_dir(m)
             for call, _scope in m.calls:
                 if call.last not in self.SPEC_LOADERS:
                     continue
@@ -107,16 +114,55 @@ class Connexion(Flask):
                 bp = call.kw("base_path")
                 base = bp.value if bp is not None and bp.kind == "str" and isinstance(bp.value, str) else None
                 name = first.value if first is not None and first.kind == "str" and isinstance(first.value, str) else None
+                resty = None
+                res = call.kw("resolver")
+                if res is not None and res.kind == "call" and res.last in self.RESTY_RESOLVERS:
+                    mod_e = res.arg(0)
+                    resty = mod_e.value if mod_e is not None and mod_e.kind == "str" and isinstance(mod_e.value, str) else None
                 if name is None:
                     loose = True
                     continue
                 hits = [c for c in specs if c.rel == name or c.rel.endswith("/" + name.lstrip("./"))]
-                bound.extend((c, base) for c in hits)
+                if not hits:
+                    # spec folders are often named spec/ or specs/, which the walker skips as test folders
+                    disk = self._read_spec(project, m, spec_dir, name)
+                    if disk is not None:
+                        hits = [disk]
+                        specs.append(disk)
+                bound.extend((c, base, resty) for c in hits)
                 loose = loose or not hits
         if not bound or loose:
-            known = {c.rel for c, _ in bound}
-            bound.extend((c, None) for c in specs if c.rel not in known)
+            known = {c.rel for c, _, _ in bound}
+            bound.extend((c, None, None) for c in specs if c.rel not in known and "operationId" in c.text)
         return bound
+
+    @staticmethod
+    def _specification_dir(m: PyModule) -> str:
+        for a in m.assigns:
+            v = a.value
+            if v.kind == "call" and v.last in ("App", "FlaskApp", "AsyncApp"):
+                d = v.kw("specification_dir")
+                if d is not None and d.kind == "str" and isinstance(d.value, str):
+                    return d.value
+        return ""
+
+    @staticmethod
+    def _read_spec(project: Project, m: PyModule, spec_dir: str, name: str) -> ConfigFile | None:
+        root = os.path.realpath(project.root)
+        here = posixpath.dirname(m.path)
+        for rel in (posixpath.join(here, spec_dir, name), posixpath.join(spec_dir, name), posixpath.join(here, name)):
+            rel = posixpath.normpath(rel)
+            full = os.path.realpath(os.path.join(root, rel))
+            if not full.startswith(root + os.sep) or not os.path.isfile(full):
+                continue
+            try:
+                if os.path.getsize(full) > MAX_SPEC_BYTES:
+                    return None
+                with open(full, encoding="utf-8") as fh:
+                    return ConfigFile(rel, fh.read())
+            except (OSError, UnicodeDecodeError):
+                return None
+        return None
 
     @staticmethod
     def _base_path(data: dict[str, Any], base: str | None) -> str:
@@ -134,7 +180,7 @@ class Connexion(Flask):
         return ""
 
     def _spec_routes(self, project: Project, auth: FlaskAuth, cfg: ConfigFile, data: dict[str, Any],
-                     lines: dict[tuple[str, str], int], base: str | None) -> list[Route]:
+                     lines: dict[tuple[str, str], int], base: str | None, resty: str | None) -> list[Route]:
         prefix = self._base_path(data, base).rstrip("/")
         schemes = (data.get("components") or {}).get("securitySchemes") or data.get("securityDefinitions") or {}
         global_sec = data.get("security")
@@ -150,11 +196,11 @@ class Connexion(Flask):
                     continue
                 line = lines.get((str(path), method.lower())) or lines.get((str(path), ""), 0)
                 o = _Op(method.upper(), str(path), line, op, item)
-                out.append(self._route(project, auth, cfg, o, prefix, schemes, global_sec))
+                out.append(self._route(project, auth, cfg, o, prefix, schemes, global_sec, resty))
         return out
 
     def _route(self, project: Project, auth: FlaskAuth, cfg: ConfigFile, o: _Op, prefix: str,
-               schemes: Mapping[str, Any], global_sec: Any) -> Route:
+               schemes: Mapping[str, Any], global_sec: Any, resty: str | None = None) -> Route:
         sources: list[AuthSource] = []
         sec = o.op.get("security", global_sec)
         if isinstance(sec, list) and sec:
@@ -162,7 +208,11 @@ class Connexion(Flask):
         op_id = o.op.get("operationId")
         controller = o.op.get("x-openapi-router-controller") or o.item.get("x-openapi-router-controller")
         handler = ".".join(str(x) for x in (controller, op_id) if x)
+        if not op_id and resty is not None:
+            handler = self._resty_name(resty, controller, o)
         found = self._handler(project, handler) if handler else None
+        if op_id is None and handler:
+            op_id = handler
         hfile, hline = "", 0
         name = str(op_id or "").rsplit(".", 1)[-1]
         partial, reason = False, ""
@@ -209,6 +259,15 @@ class Connexion(Flask):
         if scopes:
             return AuthSource("role", [Evidence(cfg.rel, o.line, "openapi-security", detail)], scopes[:5])
         return AuthSource("authn", [Evidence(cfg.rel, o.line, "openapi-security", detail)])
+
+    def _resty_name(self, module: str, controller: Any, o: _Op) -> str:
+        """RestyResolver: ``GET /pets`` -> ``<module>.pets.search``, ``GET /pets/{id}`` -> ``<module>.pets.get``."""
+        m = re.match(r"^/?(?P<res>[\w\-]*)(?P<slash>/*)(?P<ext>.*)$", o.path)
+        res = m.group("res") if m else ""
+        ext = m.group("ext") if m else ""
+        name = str(controller) if controller else (f"{module}.{res.replace('-', '_')}" if res else module)
+        func = "search" if o.method == "GET" and res and not ext else o.method.lower()
+        return f"{name}.{func}"
 
     @staticmethod
     def _handler(project: Project, dotted: str) -> tuple[PyModule, FunctionDef] | None:
