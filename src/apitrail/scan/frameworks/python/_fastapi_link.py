@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 MODULE = "<module>"
 PARAM_CONV = re.compile(r"\{([A-Za-z_]\w*)(?::[^{}]*)?\}")
 # Inline checks in a handler body: a rejecting branch whose condition is about the caller's credentials.
-INLINE_AUTH_COND = re.compile(r"token|authori[sz]ation|api_?key|is_authenticated|is_anonymous|request\.user|"
-                              r"current_user|credentials|bearer|jwt|session\[|\.user\b", re.I)
+INLINE_AUTH_COND = re.compile(r"authori[sz]ation|api_?key|is_authenticated|is_anonymous|request\.user|current_user|"
+                              r"access_token|auth_token|bearer|jwt|session\[", re.I)
+CREDENTIAL_SOURCE = re.compile(r"headers|cookies|Authorization|session\.get|session\[", re.I)
 INLINE_ROLE_COND = re.compile(r"\b(role|roles|is_superuser|is_admin|is_staff|scopes?|permissions?)\b", re.I)
-CREDENTIAL_HANDLER = re.compile(r"password|OAuth2PasswordRequestForm|login|signin|otp|reset", re.I)
+CREDENTIAL_HANDLER = re.compile(r"password|OAuth2PasswordRequestForm|login|signin|signup|register|otp|reset", re.I)
 # External packages whose callables are never auth (request plumbing, DB sessions, validation).
 NON_AUTH_PACKAGES = ("fastapi.Request", "fastapi.BackgroundTasks", "fastapi.Body", "fastapi.Query", "fastapi.Path",
                      "fastapi.Header", "fastapi.Cookie", "fastapi.Form", "fastapi.File", "sqlalchemy", "sqlmodel",
@@ -941,6 +942,8 @@ class Linker:
         if CREDENTIAL_HANDLER.search(sig) or CREDENTIAL_HANDLER.search(func.name):
             return out  # a login/reset endpoint rejects bad credentials; that is not an auth gate
         body = func.body
+        # variables read from the request's credentials (headers, cookies, session) count as auth conditions
+        cred_vars = {a.target for a in body.assigns if CREDENTIAL_SOURCE.search(a.value.text)}
         for br in body.branches:
             cond = br.condition.text
             rejects = any(_is_reject(r) for r in br.raises) or any(
@@ -948,7 +951,7 @@ class Linker:
                 UNAUTH_STATUS.search(r.text) for r in br.returns)
             if not rejects:
                 continue
-            if INLINE_AUTH_COND.search(cond):
+            if INLINE_AUTH_COND.search(cond) or (cred_vars & br.condition.names()):
                 out.authn = True
                 out.evidence.append(Evidence(module.path, br.line, "inline-check", cond[:120]))
             if INLINE_ROLE_COND.search(cond) and out.authn:
