@@ -1151,7 +1151,7 @@ def _secret_assigns(an: Analyzer, mod: PyModule) -> list[dict[str, Any]]:
         cls = classify_secret_value(name, s, mod.path)
         if cls is None:
             continue
-        if cls[0] != "placeholder" and s.lower() in words:
+        if cls[0] != "placeholder" and (s.lower() in words or any(len(w) >= 4 and w in s.lower() for w in words)):
             cls = ("placeholder", "the project's name as a local default")
         out.append({"kind": "secret", "file": mod.path, "line": a.line, "name": name, "strength": cls[0],
                     "why": cls[1], "source": source, "value_fp": _fp(s)})

@@ -70,16 +70,22 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
     # models written only behind privileged roles elsewhere in the app
     privileged_writers: dict[str, int] = {}
     for r in model.routes:
-        if is_privileged(r):
-            for a in r.facts.writes:
-                if model_of(a):
-                    privileged_writers[model_of(a)] = privileged_writers.get(model_of(a), 0) + 1
+        if is_privileged(r) and r.facts.writes:
+            for m in _written_models(r):
+                privileged_writers[m] = privileged_writers.get(m, 0) + 1
     for route in model.routes:
         if route.auth.state not in ("authenticated", "role") or is_privileged(route):
             continue
         f = _finding(route, privileged_writers)
         if f is not None:
             yield f
+
+
+def _written_models(route: Route) -> set[str]:
+    """Models a writing route works on: its ORM writes, or the objects it loads from request ids."""
+    if not route.facts.writes:
+        return set()
+    return {model_of(a) for a in route.facts.accesses if model_of(a) and (a.kind == "write" or a.uses_request_input)}
 
 
 def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None:
@@ -95,9 +101,12 @@ def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None
         return make_finding(RULE, *route_location(route),
                             f"{route.key}: admin route that any authenticated user can call (no role check)",
                             route=route, snippet="admin-path")
-    for a in facts.writes:
+    if not facts.writes:
+        return None
+    for a in facts.accesses:
         m = model_of(a)
-        if m and owned(route, a) is False and privileged_writers.get(m) and a.uses_request_input:
+        if m and m in _written_models(route) and owned(route, a) is False and privileged_writers.get(m) and \
+                a.uses_request_input:
             return make_finding(RULE, *route_location(route),
                                 f"{route.key}: writes {m}, which other routes only let privileged roles change, "
                                 "without a role check", route=route, snippet=f"unprivileged-write {m}",
