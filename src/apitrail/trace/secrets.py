@@ -119,7 +119,7 @@ _AWS_QUERY_KEYS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-secur
 # A case-insensitive superset of everything above, for the SQL fast path (RE2 syntax). A test checks that any
 # value with a leak also matches this prefilter; a matching row simply takes the Python path.
 PREFILTER = (
-    r"(?i)(eyj|bearer|basic|token|api[-_]?key|apikey|x-amz-|awsaccesskeyid|cookie|ocp-apim|subscription"
+    r"(?i)(eyj|bearer|basic|token|api[-_]?key|apikey|x-amz-|awsaccesskeyid|cookie|ocp-apim|subscription[-_]key"
     r"|private|akia|asia|aiza|gh[pousr]_|github_pat|xox[abprs]-|k_live_|glpat-|accountkey|authorization"
     r"|password|passwd|secret|signature|sig=)"
 )

@@ -96,7 +96,7 @@ class FormatOptions:
 
 
 # Casts shared by the SQL fast path and the Python parser (trace/normalize/casts.py implements both sides).
-CASTS = ("str", "int", "float", "dur_s", "dur_ms", "dur_us", "upper", "lower", "json", "map", "urldecode")
+CASTS = ("str", "int", "float", "dur_s", "dur_ms", "dur_us", "upper", "lower", "json", "map", "urldecode", "formdecode")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 from typing import Any
 
 # values that mean "not logged" in access logs
@@ -45,6 +45,8 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return dict(mapping).get(text)
     if cast == "urldecode":
         return unquote(text)
+    if cast == "formdecode":
+        return unquote_plus(text)
     if cast == "lower":
         return text.lower()
     if cast == "upper":
@@ -82,6 +84,9 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
     if cast == "map":
         whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping)
         return (f"CASE {expr} {whens} END" if whens else "NULL"), "false"
+    if cast == "formdecode":
+        return (f"CASE WHEN {present} THEN url_decode(replace({expr}, '+', ' ')) END",
+                f"({present} AND regexp_matches({expr}, '%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)'))")
     if cast == "urldecode":
         # '+' and malformed escapes are left to Python (DuckDB and urllib may differ there)
         return (f"CASE WHEN {present} THEN url_decode({expr}) END",
