@@ -110,6 +110,10 @@ def regex_to_path(rx: str) -> tuple[str, bool]:
                 i += 2
                 exact = False
                 continue
+            if c == ".":
+                out.append(".")  # an unescaped dot in a URL regex is meant as a literal dot
+                i += 1
+                continue
             exact = False
             i += 1
             continue

@@ -209,6 +209,15 @@ class Django(FrameworkPlugin):
                 if f is not None and h.upper() not in handlers:
                     handlers[h.upper()] = (m, f)
         methods = list(handlers) + [s for s in stock if s not in handlers]
+        if not methods:
+            disp = self._find_method(link, mod, cls, "dispatch")
+            if disp is not None:
+                # dispatch() does the routing itself: the methods it compares request.method with, else any
+                seen = [str(c.right.value).upper() for c in disp[1].body.compares
+                        if c.left.name.endswith("method") and c.right.kind == "str" and c.op in ("==", "in")]
+                methods = [x for x in dict.fromkeys(seen) if x in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+                if not methods:
+                    return ["ANY"], handlers
         allowed = self.http_method_names(link, mod, cls)
         if allowed is not None:
             methods = [x for x in methods if x in allowed]
