@@ -142,6 +142,11 @@ class FlaskAuth:
                 return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
             roles = _strings(call) if call is not None and lib == "role" else []
             return AuthSource(lib, [Evidence(file, deco.line, "decorator", ev_detail)], roles)
+        # require_oauth("scope") where require_oauth = ResourceProtector(): the instance is the decorator
+        if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value.kind == "call":
+            cq = self.index.qualified_name(sym.module, sym.assign.value.name)
+            if any(cq.endswith(cls) and dm == "__call__" for cls, dm in self.instance_auth.items()):
+                return AuthSource("authn", [Evidence(file, deco.line, "decorator", ev_detail)])
         # auth.login_required where auth = HTTPBasicAuth() / HTTPTokenAuth() / MultiAuth()
         if "." in name:
             base, _, meth = name.rpartition(".")
@@ -156,6 +161,19 @@ class FlaskAuth:
                         roles = _strings(call.kw("role") or Expr("none", "", 0)) if call is not None else []
                         return AuthSource("role" if role else "authn", [Evidence(file, deco.line, "decorator", ev_detail)],
                                           roles)
+        if sym is not None and sym.kind == "assign" and "." in name:
+            # ns.login_required(...) where ns = CustomNamespace(...): the method of the object's class
+            meth_name = name.rpartition(".")[2]
+            msym = self._instance_method(sym, meth_name)
+            v = self.behaviour(msym) if msym is not None else AuthVerdict()
+            if v.role or v.authn:
+                roles = list(v.roles) or (_strings(call) if call is not None else [])
+                return AuthSource("role" if v.role else "authn",
+                                  [Evidence(file, deco.line, "decorator", ev_detail)] + v.evidence[:3],
+                                  roles if v.role else [])
+            if AUTHISH.search(meth_name) and not NEUTRAL_DECORATORS.fullmatch(meth_name):
+                return AuthSource("unknown", [Evidence(file, deco.line, "unresolved-decorator", ev_detail)])
+            return None
         if sym is None or sym.kind == "unresolved" or sym.kind == "module":
             last = name.rsplit(".", 1)[-1]
             if AUTHISH.search(last) and not NEUTRAL_DECORATORS.fullmatch(last):
@@ -169,6 +187,20 @@ class FlaskAuth:
             return AuthSource(strength, ev, roles if strength == "role" else [])
         if v.optional:
             return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+        return None
+
+    def _instance_method(self, sym: Symbol, meth: str) -> Symbol | None:
+        """The method `meth` of the project class an assigned object is an instance of."""
+        if sym.assign is None or sym.assign.value.kind != "call" or not sym.assign.value.name:
+            return None
+        cls = self.index.resolve(sym.module, sym.assign.value.name)
+        if cls is None or cls.kind != "class" or cls.cls is None:
+            return None
+        for cm, cc, _ in self.index.class_mro(cls.module, cls.cls):
+            if cc is not None:
+                f = cm.functions.get(f"{cc.qualname}.{meth}")
+                if f is not None:
+                    return Symbol(cm, "function", f.qualname, func=f)
         return None
 
     def _library(self, qual: str) -> str | None:

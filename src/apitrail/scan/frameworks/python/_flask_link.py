@@ -481,6 +481,13 @@ class FlaskLinker:
     def _class_view(self, n: Node, m: PyModule, c: ClassDef, rule: PathValue, file: str, line: int,
                     methods_e: Expr | None = None, extra: list[AuthSource] | None = None) -> None:
         extra = list(extra or [])
+        # auth decorators written on the view class wrap every method (route decorators are skipped)
+        for d in c.decorators:
+            if d.kind == "call" and d.last in self.d.CLASS_ROUTE_DECORATORS:
+                continue
+            src = self.auth.decorator(m, d, m.path)
+            if src is not None:
+                extra.append(src)
         got = self._mro_attr(m, c, "decorators")
         if got is not None:
             for dm, x in self._decorator_list(got[0], got[1]):

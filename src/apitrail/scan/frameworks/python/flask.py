@@ -78,9 +78,11 @@ class Flask(FrameworkPlugin):
         "flask_httpauth.HTTPTokenAuth": "login_required",
         "flask_httpauth.HTTPDigestAuth": "login_required",
         "flask_httpauth.MultiAuth": "login_required",
-        "flask_jwt_extended.JWTManager": "",
+        "flask_oauthlib.provider.OAuth2Provider": "require_oauth",
+        "authlib.integrations.flask_oauth2.ResourceProtector": "__call__",
     }
-    """Auth objects whose method is the decorator (``auth.login_required``, ``role=`` makes it a role check)."""
+    """Auth objects whose method is the decorator (``auth.login_required``, ``role=`` makes it a role check);
+    ``__call__``: the object itself is the decorator (authlib ``require_oauth = ResourceProtector()``)."""
 
     VIEW_BASES: ClassVar[tuple[str, ...]] = ("flask.views.MethodView", "flask.views.View")
     """Class-based views: methods come from the HTTP methods the class (and its bases) define."""
