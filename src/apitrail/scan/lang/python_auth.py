@@ -166,6 +166,9 @@ class AuthAnalyzer:
                 for call in e.iter_calls():
                     if call.last in ("Depends", "Security") and call.args:
                         dep = call.args[0]
+                        ae = dep.kw("auto_error") if dep.kind == "call" else None
+                        if ae is not None and ae.kind == "bool" and ae.value is False:
+                            continue  # Security(HTTPBearer(auto_error=False)): optional, not enforced
                         sub = self.index.resolve(module, dep.name) if dep.name else None
                         if dep.kind == "call" and dep.last in SECURITY_SCHEME_CLASSES:
                             v.authn = True
