@@ -80,32 +80,40 @@ class Expr:
         return self.value if self.kind == "str" and isinstance(self.value, str) else None
 
     def iter_calls(self) -> list[Expr]:
-        """Every call inside this expression, outermost first."""
-        out: list[Expr] = []
-        stack: list[Expr] = [self]
-        while stack:
-            cur = stack.pop()
-            if cur.kind == "call":
-                out.append(cur)
-            children = list(cur.args) + list(cur.kwargs.values())
-            if cur.func is not None:
-                children.append(cur.func)
-            stack.extend(reversed(children))
-        return out
+        """Every call inside this expression, outermost first (memoised: facts are immutable once built)."""
+        cached = self.__dict__.get("_calls_memo")
+        if cached is None:
+            out: list[Expr] = []
+            stack: list[Expr] = [self]
+            while stack:
+                cur = stack.pop()
+                if cur.kind == "call":
+                    out.append(cur)
+                children = list(cur.args) + list(cur.kwargs.values())
+                if cur.func is not None:
+                    children.append(cur.func)
+                stack.extend(reversed(children))
+            cached = tuple(out)
+            self.__dict__["_calls_memo"] = cached
+        return list(cached)
 
     def names(self) -> set[str]:
-        """Every dotted name referenced inside this expression."""
-        out: set[str] = set()
-        stack: list[Expr] = [self]
-        while stack:
-            cur = stack.pop()
-            if cur.kind in ("name", "attr") and cur.name:
-                out.add(cur.name)
-            stack.extend(cur.args)
-            stack.extend(cur.kwargs.values())
-            if cur.func is not None:
-                stack.append(cur.func)
-        return out
+        """Every dotted name referenced inside this expression (memoised)."""
+        cached = self.__dict__.get("_names_memo")
+        if cached is None:
+            found: set[str] = set()
+            stack: list[Expr] = [self]
+            while stack:
+                cur = stack.pop()
+                if cur.kind in ("name", "attr") and cur.name:
+                    found.add(cur.name)
+                stack.extend(cur.args)
+                stack.extend(cur.kwargs.values())
+                if cur.func is not None:
+                    stack.append(cur.func)
+            cached = frozenset(found)
+            self.__dict__["_names_memo"] = cached
+        return set(cached)
 
 
 @dataclass
@@ -828,7 +836,7 @@ class _Extractor:
 
 
 _TREE_CACHE: dict[str, tuple[bytes, Any]] = {}
-_TREE_CACHE_MAX = 64
+_TREE_CACHE_MAX = 512
 
 
 def _tree_for(abs_path: str) -> tuple[bytes, Any] | None:
