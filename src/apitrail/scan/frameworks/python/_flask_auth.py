@@ -97,6 +97,14 @@ class FlaskAuth:
                 out.optional = out.optional or v.optional
                 if not v.role and v.authn and self._rejects_403(g) and self._mentions_roles(g):
                     out.role = True
+                # composes a library decorator: `return login_required(fn)`, `jwt_required(fn)`
+                for c in g.body.calls:
+                    lib = self._library(self.index.qualified_name(mod, c.name)) if c.name else None
+                    if lib in ("authn", "role") and not self._opted_out(c):
+                        out.authn = True
+                        out.role = out.role or lib == "role"
+                        out.evidence.append(Evidence(mod.path, c.line, "decorator", c.text[:120]))
+                        break
                 # factories: `return require_permission("admin")(fn)` / `return Checker(perm)`
                 for r in g.body.returns:
                     for c in r.iter_calls():
