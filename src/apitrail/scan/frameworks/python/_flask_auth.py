@@ -56,6 +56,11 @@ def _strings(e: Expr) -> list[str]:
     return out
 
 
+@dataclass
+class Behaviour(AuthVerdict):
+    opaque: bool = False  # calls auth-looking code outside the tree
+
+
 class FlaskAuth:
     """Resolve decorators, hooks and handler bodies to AuthSources (memoised per callee)."""
 
@@ -65,11 +70,11 @@ class FlaskAuth:
         self.analyzer = analyzer
         self.library = library  # qualified decorator -> authn | role
         self.instance_auth = instance_auth  # class of an auth object (HTTPBasicAuth) -> its decorator method
-        self._memo: dict[tuple[str, str], AuthVerdict] = {}
+        self._memo: dict[tuple[str, str], Behaviour] = {}
 
     # -- behaviour of a callable, following factories --------------------------------------------------
-    def behaviour(self, sym: Symbol | None, depth: int = 0) -> AuthVerdict:
-        out = AuthVerdict()
+    def behaviour(self, sym: Symbol | None, depth: int = 0) -> Behaviour:
+        out = Behaviour()
         if sym is None or depth > 4:
             return out
         key = (sym.module.path, f"{sym.kind}:{sym.name}")
@@ -87,8 +92,10 @@ class FlaskAuth:
         elif sym.kind == "assign" and sym.assign is not None and sym.assign.value.name:
             target = self.index.resolve(sym.module, sym.assign.value.name)
             if target is not None and target != sym:
-                out.merge(self.behaviour(target, depth + 1))
-                out.optional = out.optional or self.behaviour(target, depth + 1).optional
+                tb = self.behaviour(target, depth + 1)
+                out.merge(tb)
+                out.optional = out.optional or tb.optional
+                out.opaque = out.opaque or tb.opaque
         for mod, f in funcs:
             inner = [g for q, g in mod.functions.items() if q.startswith(f"{f.qualname}.<locals>.")]
             for g in [f, *inner]:
@@ -97,14 +104,19 @@ class FlaskAuth:
                 out.optional = out.optional or v.optional
                 if not v.role and v.authn and self._rejects_403(g) and self._mentions_roles(g):
                     out.role = True
-                # composes a library decorator: `return login_required(fn)`, `jwt_required(fn)`
+                # composes a library decorator or auth object: `return login_required(fn)`, `oauth.require_oauth()`
                 for c in g.body.calls:
-                    lib = self._library(self.index.qualified_name(mod, c.name)) if c.name else None
-                    if lib in ("authn", "role") and not self._opted_out(c):
+                    if not c.name:
+                        continue
+                    csym = self.index.resolve(mod, c.name)
+                    src = self._known_source(mod, c, mod.path, csym)
+                    if src is not None and src.strength in ("authn", "role"):
                         out.authn = True
-                        out.role = out.role or lib == "role"
-                        out.evidence.append(Evidence(mod.path, c.line, "decorator", c.text[:120]))
+                        out.role = out.role or src.strength == "role"
+                        out.evidence.extend(src.evidence)
                         break
+                    if (csym is None or csym.kind == "unresolved") and AUTHISH.search(c.last or ""):
+                        out.opaque = True  # hands the request to auth code we cannot read
                 # factories: `return require_permission("admin")(fn)` / `return Checker(perm)`
                 for r in g.body.returns:
                     for c in r.iter_calls():
@@ -113,6 +125,7 @@ class FlaskAuth:
                         sub = self.index.resolve(mod, c.name)
                         if sub is not None and sub.kind in ("function", "class") and sub != sym:
                             sv = self.behaviour(sub, depth + 1)
+                            out.opaque = out.opaque or sv.opaque
                             if sv.authn or sv.role:
                                 out.merge(sv)
                                 for s in _strings(c):
@@ -133,21 +146,19 @@ class FlaskAuth:
         return any(ROLE_HINT.search(n) for n in b.names) or any(ROLE_HINT.search(c.name or "") for c in b.calls)
 
     # -- decorators -------------------------------------------------------------------------------------
-    def decorator(self, module: PyModule, deco: Expr, file: str) -> AuthSource | None:
-        """What a decorator (or a view_func wrapper call) does for auth; None when it is not about auth."""
+    def _known_source(self, module: PyModule, deco: Expr, file: str, sym: Symbol | None) -> AuthSource | None:
+        """Library decorators and auth objects (tables on the plugin); None when the callee is not one of them."""
         call = deco if deco.kind == "call" else None
         name = deco.name
-        if not name:
-            return None
-        sym = self.index.resolve(module, name)
         qual = sym.external if sym is not None and sym.external else self.index.qualified_name(module, name)
         ev_detail = deco.text[:120]
+        opt = AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
         lib = self._library(qual)
         if lib == "optional":
-            return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+            return opt
         if lib is not None:
             if call is not None and self._opted_out(call):
-                return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+                return opt
             roles = _strings(call) if call is not None and lib == "role" else []
             return AuthSource(lib, [Evidence(file, deco.line, "decorator", ev_detail)], roles)
         # require_oauth("scope") where require_oauth = ResourceProtector(): the instance is the decorator
@@ -164,22 +175,37 @@ class FlaskAuth:
                 for cls, dmeth in self.instance_auth.items():
                     if cq.endswith(cls) and meth == dmeth:
                         if call is not None and self._opted_out(call):
-                            return AuthSource("optional", [Evidence(file, deco.line, "decorator", f"{ev_detail} (optional)")])
+                            return opt
                         role = call is not None and call.kw("role") is not None
                         roles = _strings(call.kw("role") or Expr("none", "", 0)) if call is not None else []
                         return AuthSource("role" if role else "authn", [Evidence(file, deco.line, "decorator", ev_detail)],
                                           roles)
+        return None
+
+    def decorator(self, module: PyModule, deco: Expr, file: str) -> AuthSource | None:
+        """What a decorator (or a view_func wrapper call) does for auth; None when it is not about auth."""
+        call = deco if deco.kind == "call" else None
+        name = deco.name
+        if not name:
+            return None
+        sym = self.index.resolve(module, name)
+        qual = sym.external if sym is not None and sym.external else self.index.qualified_name(module, name)
+        ev_detail = deco.text[:120]
+        known = self._known_source(module, deco, file, sym)
+        if known is not None:
+            return known
         if sym is not None and sym.kind == "assign" and "." in name:
             # ns.login_required(...) where ns = CustomNamespace(...): the method of the object's class
             meth_name = name.rpartition(".")[2]
             msym = self._instance_method(sym, meth_name)
-            v = self.behaviour(msym) if msym is not None else AuthVerdict()
+            v = self.behaviour(msym) if msym is not None else Behaviour()
             if v.role or v.authn:
                 roles = list(v.roles) or (_strings(call) if call is not None else [])
                 return AuthSource("role" if v.role else "authn",
                                   [Evidence(file, deco.line, "decorator", ev_detail)] + v.evidence[:3],
                                   roles if v.role else [])
-            if AUTHISH.search(meth_name) and not NEUTRAL_DECORATORS.fullmatch(meth_name):
+            if AUTHISH.search(meth_name) and not NEUTRAL_DECORATORS.fullmatch(meth_name) and (
+                    msym is None or v.opaque):
                 return AuthSource("unknown", [Evidence(file, deco.line, "unresolved-decorator", ev_detail)])
             return None
         if sym is None or sym.kind == "unresolved" or sym.kind == "module":
