@@ -38,6 +38,9 @@ PARAM_CONV = re.compile(r"\{([A-Za-z_]\w*)(?::[^{}]*)?\}")
 # Inline checks in a handler body: a rejecting branch whose condition is about the caller's credentials.
 INLINE_AUTH_COND = re.compile(r"authori[sz]ation|api_?key|is_authenticated|is_anonymous|request\.user|current_user|"
                               r"access_token|auth_token|bearer|jwt|session\[", re.I)
+# configuration, not request data: settings objects, environment, UPPER_CASE constants
+CONFIG_COND = re.compile(r"(?i:\b(settings|config|conf|environ|getenv)\b|\b(auth|security)_(enabled|disabled)\b)|"
+                         r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\bDEBUG\b")
 CREDENTIAL_SOURCE = re.compile(r"headers|cookies|Authorization|session\.get|session\[", re.I)
 INLINE_ROLE_COND = re.compile(r"\b(role|roles|is_superuser|is_admin|is_staff|scopes?|permissions?)\b", re.I)
 CREDENTIAL_HANDLER = re.compile(r"password|OAuth2PasswordRequestForm|login|signin|signup|register|otp|reset", re.I)
@@ -909,6 +912,13 @@ class Linker:
         out.evidence = list(v.evidence)[:6]
         if out.role and not out.roles:
             out.roles = self._flag_roles(v)
+        toggle = self._config_toggle(func, out) if (out.authn or out.role) else None
+        if toggle is not None:
+            # `if not settings.AUTH_ENABLED: return ...` before the check: enforcement depends on deployment
+            out = DepResult(unknown=f"auth in {func.name} is skipped when {toggle[:60]}",
+                            evidence=[Evidence(module.path, func.line, "conditional", toggle[:120])] + out.evidence)
+            self._fn_memo[key] = out
+            return out
         if depth < 6:
             for sub in self.param_deps(module, func, "nested-dependency"):
                 r = self.dep_result(sub)
@@ -925,6 +935,19 @@ class Linker:
             out.unknown = ""
         self._fn_memo[key] = out
         return out
+
+    @staticmethod
+    def _config_toggle(func: FunctionDef, r: DepResult) -> str | None:
+        """A branch on configuration that returns before the first auth evidence line, without rejecting."""
+        first = min((e.line for e in r.evidence if e.line >= func.line), default=0)
+        for br in func.body.branches:
+            if first and br.line >= first:
+                continue
+            if br.raises or not br.returns:
+                continue
+            if CONFIG_COND.search(br.condition.text) and not INLINE_AUTH_COND.search(br.condition.text):
+                return br.condition.text
+        return None
 
     @staticmethod
     def _flag_roles(v: AuthVerdict) -> list[str]:
