@@ -80,6 +80,15 @@ def _perm_names(perms: list[str]) -> list[str]:
 
 
 Pred = Callable[[dict[str, bool]], bool]
+REJECTION = re.compile(r"handle_no_permission|redirect_to_login|HttpResponseForbidden|HttpResponseNotAllowed|"
+                       r"PermissionDenied|NotAuthenticated|Unauthorized|Forbidden|\b40[13]\b|login", re.I)
+
+
+def _rejects(e: Expr) -> bool:
+    """A response or exception that refuses the request for lack of auth (or a login redirect)."""
+    if "NotAllowed" in e.text:
+        return False  # 405 is about the method, not the caller
+    return bool(REJECTION.search(e.text))
 
 
 def _guard(prior: list[Pred], cond: Pred | None) -> Pred:
@@ -274,12 +283,48 @@ class PermissionAnalyzer:
             return self.setting(attr) or SettingValue(UNKNOWN, None, "", 0)
         return None
 
+    def guard_verdict(self, mod: PyModule, f: FunctionDef, mro: list[tuple[PyModule, ClassDef | None, str]],
+                      idx: int, method: str) -> PermVerdict:
+        """A view's ``dispatch()`` as a guard: allowed unless a branch rejects (403/401, login redirect,
+        ``handle_no_permission()``, ``raise PermissionDenied``); falling through means allowed."""
+        key = (mod.path, f.qualname, "guard:" + method)
+        hit = self._memo.get(key)
+        if hit is None:
+            self._memo[key] = PermVerdict("unknown")
+            hit = self._body_verdict(mod, f, mro, idx, method, Evidence(mod.path, f.line, "dispatch", f.qualname),
+                                     guard=True)
+            self._memo[key] = hit
+        return hit
+
+    def _self_method(self, mro: list[tuple[PyModule, ClassDef | None, str]], name: str) -> tuple[int, PyModule, FunctionDef] | None:
+        for i, (m, c, _q) in enumerate(mro):
+            if c is not None:
+                f = m.functions.get(f"{c.qualname}.{name}")
+                if f is not None:
+                    return i, m, f
+        return None
+
     def _body_verdict(self, mod: PyModule, f: FunctionDef, mro: list[tuple[PyModule, ClassDef | None, str]],
-                      idx: int, method: str, where: Evidence, ignore_model: bool = False) -> PermVerdict:
+                      idx: int, method: str, where: Evidence, ignore_model: bool = False,
+                      guard: bool = False, depth: int = 0) -> PermVerdict:
         body = f.body
         atoms: dict[str, str] = {}  # key -> description of an opaque condition
         roles: list[str] = []
         parent: list[PermVerdict] = []
+
+        def as_atom(pv: PermVerdict, key: str) -> Callable[[dict[str, bool]], bool]:
+            parent.append(pv)
+            if pv.state == "public":
+                return lambda env: True
+            if pv.state == "authenticated":
+                return lambda env: env["auth"]
+            if pv.state == "role":
+                roles.extend(r for r in pv.roles if r not in roles)
+                return lambda env: env["role"]
+            if pv.state == "deny":
+                return lambda env: False
+            atoms.setdefault(key, key)
+            return lambda env: env[key]
 
         def leaf(e: Expr) -> Callable[[dict[str, bool]], bool]:
             t = e.text
@@ -308,19 +353,16 @@ class PermissionAnalyzer:
                     hit = method in vals
                 res = (not hit) if ops in ("not in", "!=") else hit
                 return lambda env: res
-            if "has_permission" in t and "super" in t:
-                pv = self._mro_verdict(mro, idx + 1, method, where, ignore_model)
-                parent.append(pv)
-                if pv.state == "public":
-                    return lambda env: True
-                if pv.state == "authenticated":
-                    return lambda env: env["auth"]
-                if pv.state == "role":
-                    roles.extend(r for r in pv.roles if r not in roles)
-                    return lambda env: env["role"]
-                key = "parent permission"
-                atoms.setdefault(key, key)
-                return lambda env: env[key]
+            if "has_permission" in t and "super" in t and not guard:
+                return as_atom(self._mro_verdict(mro, idx + 1, method, where, ignore_model), "parent permission")
+            if e.kind == "call" and e.name.startswith("self.") and e.name.count(".") == 1 and depth < 3:
+                found = self._self_method(mro, e.name[5:])
+                if found is not None and found[2] is not f:
+                    i2, m2, f2 = found
+                    sub = self._body_verdict(m2, f2, mro, i2, method, Evidence(m2.path, f2.line, "permission-class",
+                                                                               f2.qualname), ignore_model, False,
+                                             depth + 1)
+                    return as_atom(sub, t[:80])
             if "is_anonymous" in t and e.kind in ("attr", "name"):
                 return lambda env: not env["auth"]
             if e.kind in ("attr", "name") and e.name:
@@ -350,11 +392,23 @@ class PermissionAnalyzer:
         clauses: list[tuple[Callable[[dict[str, bool]], bool], Callable[[dict[str, bool]], bool]]] = []
         branch_ret_lines: set[int] = set()
         guards: list[Callable[[dict[str, bool]], bool]] = []
+        deny = leaf(Expr("bool", "False", 0, value=False))
+        allow = leaf(Expr("bool", "True", 0, value=True))
         for br in body.branches:
-            if br.returns:
+            if guard:
+                rejects = any(_rejects(r) for r in br.returns) or any(_rejects(r) for r in br.raises) or bool(
+                    br.raises and not br.returns and any("PermissionDenied" in r.text or "Forbidden" in r.text
+                                                         for r in br.raises))
+                if rejects:
+                    outcome = deny
+                elif br.returns:
+                    outcome = allow  # an early response that is not a rejection: the request is served
+                else:
+                    continue
+            elif br.returns:
                 outcome = leaf(br.returns[0])
             elif br.raises:
-                outcome = leaf(Expr("bool", "False", br.line, value=False))
+                outcome = deny
             else:
                 continue
             for r in br.returns:
@@ -364,7 +418,10 @@ class PermissionAnalyzer:
             clauses.append((_guard(prior, cond), outcome))
             guards.append(cond)
         finals = [r for r in body.returns if r.line not in branch_ret_lines]
-        final = leaf(finals[-1]) if finals else (lambda env: False)
+        if guard:
+            final = deny if finals and _rejects(finals[-1]) else allow
+        else:
+            final = leaf(finals[-1]) if finals else deny
         prior = list(guards)
         clauses.append((_guard(prior, None), final))
         ev = [Evidence(mod.path, f.line, "permission-class", f"{f.qualname}()")]

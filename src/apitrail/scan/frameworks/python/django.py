@@ -246,7 +246,7 @@ class Django(FrameworkPlugin):
         for m in methods:
             hm_mod, hfunc = handlers.get(m, (mod, None))
             found = self.decorator_findings(link, entry.module, wrappers, entry.line)
-            found += self.class_findings(link, mod, cls, hfunc)
+            found += self.class_findings(link, mod, cls, hfunc, m)
             auth = self.django_auth(link, hm_mod, hfunc, found)
             handler = hfunc.qualname if hfunc is not None else cls.qualname
             out.append(self.route(link, entry, m, handler, auth, hm_mod, hfunc.line if hfunc else cls.line))
@@ -319,7 +319,8 @@ class Django(FrameworkPlugin):
             return ("role", [r for r in ("staff", "superuser") if r in text] or ["test"], ev)
         return ("authenticated", [], ev)
 
-    def class_findings(self, link: Linker, mod: PyModule, cls: ClassDef, handler: FunctionDef | None) -> list[Found]:
+    def class_findings(self, link: Linker, mod: PyModule, cls: ClassDef, handler: FunctionDef | None,
+                       method: str = "ANY") -> list[Found]:
         out: list[Found] = []
         for m, c, q in link.mro(mod, cls):
             last = q.rsplit(".", 1)[-1]
@@ -348,10 +349,16 @@ class Django(FrameworkPlugin):
             disp = m.functions.get(f"{c.qualname}.dispatch")
             if disp is not None:
                 out.extend(self.decorator_findings(link, m, disp.decorators, disp.line))
-                v = link.project.auth.callable_verdict(m, disp)
-                if v.authn or v.role:
-                    ev = v.evidence[0] if v.evidence else Evidence(m.path, disp.line, "inline-check", "dispatch")
-                    out.append(("role" if v.role else "authenticated", list(v.roles), ev))
+                # each dispatch() in the MRO chains to super(): every guard applies
+                mro = link.mro(mod, cls)
+                idx = next((i for i, (_m2, c2, _q2) in enumerate(mro) if c2 is c), 0)
+                gv = link.perms.guard_verdict(m, disp, mro, idx, method)
+                if gv.state in ("authenticated", "role", "unknown"):
+                    detail = "; ".join(e.detail for e in gv.evidence if e.kind == "conditional")
+                    ev = Evidence(m.path, disp.line, "dispatch-guard", f"{disp.qualname}()" + (f": {detail}" if detail else ""))
+                    out.append((gv.state, list(gv.roles), ev))
+                elif gv.state == "deny":
+                    out.append(("role", ["nobody"], Evidence(m.path, disp.line, "dispatch-guard", f"{disp.qualname}()")))
         if handler is not None:
             hm = self._module_of(link, mod, cls, handler)
             out.extend(self.decorator_findings(link, hm, handler.decorators, handler.line))
@@ -426,13 +433,17 @@ class Django(FrameworkPlugin):
             if v.authn or v.role:
                 ev = v.evidence[:2] or [Evidence(mod.path, func.line, "inline-check", func.qualname)]
                 found.append(("role" if v.role else "authenticated", list(v.roles), ev[0]))
+        sure = [f for f in found if f[0] != "unknown"]
+        if found and not sure:
+            # only conditional guards (e.g. login required unless a setting says otherwise)
+            return AuthRequirement("unknown", [], [f[2] for f in found])
         if found:
             state = "role" if any(f[0] == "role" for f in found) else "authenticated"
             roles: list[str] = []
             for f in found:
                 if f[0] == "role":
                     roles.extend(r for r in f[1] if r not in roles)
-            return AuthRequirement(state, roles, [f[2] for f in found])  # type: ignore[arg-type]
+            return AuthRequirement("role" if state == "role" else "authenticated", roles, [f[2] for f in found])
         if not exempt:
             mw = self.middleware_findings(link)
             if mw:
