@@ -122,3 +122,14 @@ def test_logsamples_are_accepted() -> None:
 def test_all_registered_json_formats_are_known() -> None:
     names = {f.name for f in all_formats()}
     assert set(MINE) <= names
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_format_docs_in_sync(name: str) -> None:
+    from apitrail.trace.formats._base import format_doc_markdown
+
+    page = DOCS / f"{name}.md"
+    text = format_doc_markdown(get_format(name))
+    if UPDATE:
+        page.write_text(text)
+    assert page.read_text() == text, "docs/formats page out of date: APITRAIL_UPDATE_SNAPSHOTS=1"

@@ -151,3 +151,30 @@ __all__ = [
     "TRACE_SOURCES",
     "FieldSpec",
 ]
+
+
+def render_markdown() -> str:
+    """``docs/schema.md``, generated from FIELDS (a test keeps the file in sync)."""
+    out = [
+        "# The canonical hop record",
+        "",
+        "One row per log line of one hop (`trace/schema.py`, table `hops` of the DuckDB store; quote the dotted",
+        'column names: `SELECT "trace.id" FROM hops`). Field names follow OpenTelemetry where OTel has one, ECS where',
+        "only ECS has one, and the project's own namespace otherwise. Lines that are not records land in `rejects`",
+        "(`source.file`, `source.line`, `source.format`, `reason`; never a value of the line). Per-file line accounting",
+        "is in `ingest_runs`; raw secrets found in logs are listed in `leaks` (file, line, field, kind, keyed",
+        "fingerprint; never the value).",
+        "",
+        "Generated from `schema.FIELDS` (`APITRAIL_UPDATE_SNAPSHOTS=1 pytest tests/trace/test_schema_doc.py`).",
+        "",
+        "| field | type | OTel | ECS | OCSF | notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in FIELDS:
+        cells = [f"`{f.name}`", str(f.type), f"`{f.otel}`" if f.otel else "", f"`{f.ecs}`" if f.ecs else "",
+                 f"`{f.ocsf}`" if f.ocsf else "", f.doc.replace("|", "\\|")]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## rejects", "", "| field | type |", "|---|---|"]
+    out += [f"| `{f.name}` | {f.type} |" for f in REJECT_SCHEMA]
+    out.append("")
+    return "\n".join(out)

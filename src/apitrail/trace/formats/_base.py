@@ -326,3 +326,30 @@ __all__ = [
     "parser_from_vector",
     "regex_score",
 ]
+
+
+def format_doc_markdown(fmt: LogFormat) -> str:
+    """The ``docs/formats/<name>.md`` page of a format: its module docstring and its field table."""
+    import importlib
+
+    module = importlib.import_module(fmt.make_parser.__module__)
+    lines = [f"# {fmt.name}", "", f"*{fmt.doc}*", "",
+             f"- layer: `{fmt.layer}`", f"- product: `{fmt.product}`", f"- kind: `{fmt.kind}`",
+             f"- user template: `--log-format 'GLOB={fmt.template_kind or fmt.name}:@FILE'`"
+             if fmt.make_vector is not None or fmt.template_kind else "- user template: no",
+             f"- fast path: {'vectorised (DuckDB SQL), unsettled rows in Python' if (fmt.vector or fmt.make_vector) else 'Python parser'}",
+             "", "## Format", "", (module.__doc__ or "").strip(), ""]
+    vector = fmt.vector_for(FormatOptions())
+    if vector is not None:
+        lines += ["## Field mapping", "", "| source | canonical field / hint | cast |", "|---|---|---|"]
+        for f in vector.fields:
+            src = ".".join(f.source) if isinstance(f.source, tuple) else f.source
+            note = f" (`{f.label}`)" if f.label else ""
+            cast = f.cast + (" " + ", ".join(f"{a}->{b}" for a, b in f.mapping) if f.mapping else "")
+            lines.append(f"| `{src}` | `{f.target}`{note} | {cast} |")
+        if vector.slow_if:
+            srcs = ", ".join("`" + (".".join(s) if isinstance(s, tuple) else s) + "`" for s in vector.slow_if)
+            lines += ["", f"Rows with any of {srcs} go through the Python parser (extra logic or secrets)."]
+        lines.append("")
+    lines += ["## Fixtures", "", f"`tests/fixtures/trace/{fmt.name}/` (snapshots: `*.expected.json`).", ""]
+    return "\n".join(lines)
