@@ -32,6 +32,7 @@ IDENTITY = re.compile(r"user|uid|is_authenticated|is_anonymous|token|auth|login|
                       r"logged|account|member|role|admin|permission", re.I)
 NOT_IDENTITY = re.compile(r"csrf|nonce|xsrf|captcha|rate|limit", re.I)
 ENFORCING_KINDS = frozenset({"token-validation", "security-scheme", "dependency", "calls-auth-helper"})
+ONE_OFF = re.compile(r"token|confirm|reset|invite|verif|activat|magic|signed|serializer|loads", re.I)
 URL_FREE = re.compile(r"request|header|session|cookie|g\.|current_user|authorization", re.I)
 AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect|session|secure|user", re.I)
 
@@ -308,7 +309,8 @@ class FlaskAuth:
         kept = []
         for e in v.evidence:
             calls = [c for c in b.calls if c.line == e.line] if e.file == module.path else []
-            if calls and all((c.names() & params) and not URL_FREE.search(c.text) for c in calls):
+            if calls and all((c.names() & params) and not URL_FREE.search(c.text) and ONE_OFF.search(c.text)
+                             for c in calls):
                 continue
             kept.append(e)
         kept = self._enforcing(kept, func, module.path)
