@@ -566,6 +566,9 @@ class Analyzer:
         recv, last = chain[-2], c.last
         if not REPO_RECEIVER.search(recv) or not REPO_VERB.match(last):
             return
+        if re.search(r"s3|storage|file|blob|bucket|email|mail|cache|queue|redis|http|client|stripe|slack|github|"
+                     r"webhook|notification|task|celery|search|index", recv, re.I):
+            return  # object storage, mail, queues and third-party APIs are not database writes
         kind = "write" if WRITE_NAME.match(last) else "read"
         taint = flow.taint_of(c)
         scoped = flow.has_identity(c) or (chain[0] == "self" and "self" in flow.identity)
@@ -1384,8 +1387,35 @@ def _hidden_env_files(project: Any) -> list[Any]:
     return out
 
 
+AUDIT_PACKAGES = frozenset({"simple_history", "auditlog", "reversion", "pghistory", "easyaudit", "django_audit",
+                            "sqlalchemy_continuum", "audit_log", "django_auditlog", "actstream"})
+SIGNALS = re.compile(r"\b(post_save|pre_save|post_delete|pre_delete|m2m_changed|after_insert|after_update|"
+                     r"after_delete|after_flush|before_flush)\b")
+CHANGE_WORDS = re.compile(r"change|audit|history|journal|changelog|track", re.I)
+
+
+def _audit_framework(mod: PyModule) -> dict[str, Any] | None:
+    """A project-wide audit trail: an audit package, or a model-signal / ORM-event receiver that records changes."""
+    for ref in mod.imports.values():
+        if ref.module.split(".")[0] in AUDIT_PACKAGES:
+            return {"kind": "audit-framework", "file": mod.path, "line": ref.line, "what": ref.module}
+    for f in mod.functions.values():
+        deco_text = " ".join(d.text for d in f.decorators)
+        if SIGNALS.search(deco_text) and re.search(r"receiver|listens_for", deco_text) and CHANGE_WORDS.search(f.name):
+            return {"kind": "audit-framework", "file": mod.path, "line": f.line, "what": f.qualname}
+    for c, _ in mod.calls:
+        if c.last in ("connect", "listen") and SIGNALS.search(c.text) and CHANGE_WORDS.search(c.text):
+            return {"kind": "audit-framework", "file": mod.path, "line": c.line, "what": c.text[:80]}
+    return None
+
+
 def collect_settings(project: Any, an: Analyzer) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    for mod in project.python:
+        fw = _audit_framework(mod)
+        if fw is not None:
+            out.append(fw)
+            break
     for mod in project.python:
         out.extend(_cors_facts(an, mod))
         out.extend(_settings_flags(mod))
