@@ -141,7 +141,7 @@ class PermissionAnalyzer:
             v = self.expr_verdict(mod, e, method, where, ignore_model=ignore_model)
             out = v if out is None else both(out, v)
         assert out is not None
-        text = ", ".join(e.text[:40] for e in exprs)
+        text = ", ".join((str(e.value).rsplit(".", 1)[-1] if e.kind == "str" else e.text)[:60] for e in exprs)
         return PermVerdict(out.state, out.roles, [Evidence(where.file, where.line, where.kind,
                                                            f"{where.detail}: {text}")] + out.evidence)
 

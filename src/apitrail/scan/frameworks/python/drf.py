@@ -487,19 +487,28 @@ class DRF(Django):
         return AuthRequirement(state, roles, ev)  # type: ignore[arg-type]
 
     def authentication_note(self, link: Linker, mod: PyModule, cls: ClassDef | None, func: FunctionDef | None) -> Evidence | None:
+        """Which authenticators identify the caller: decorator > class attribute (MRO) > settings > DRF default."""
+        def describe(e: Expr, file: str, line: int, where: str) -> Evidence:
+            items = e.args if e.kind in ("list", "tuple") else [e]
+            if e.kind in ("list", "tuple") and not items:
+                return Evidence(file, line, "authentication", f"{where} = []: no authentication, every caller is anonymous")
+            names = ", ".join((str(x.value).rsplit(".", 1)[-1] if x.kind == "str" else x.text)[:40] for x in items[:4])
+            return Evidence(file, line, "authentication", f"{where}: {names}")
+
         if func is not None:
             for d in func.decorators:
-                if d.last == "authentication_classes" and d.args and d.args[0].kind in ("list", "tuple") and not d.args[0].args:
-                    return Evidence(mod.path, d.line, "authentication", "authentication_classes([]): no authentication")
+                if d.last == "authentication_classes" and d.args:
+                    return describe(d.args[0], mod.path, d.line, "authentication_classes")
         if cls is not None:
             for m, c, _q in link.mro(mod, cls):
                 if c is None:
                     continue
                 a = c.attrs.get("authentication_classes")
                 if a is not None:
-                    if a.value.kind in ("list", "tuple") and not a.value.args:
-                        return Evidence(m.path, a.line, "authentication", "authentication_classes = []: no authentication")
-                    return None
+                    return describe(a.value, m.path, a.line, f"{c.name}.authentication_classes")
+        rf = link.settings.rest_framework.get("DEFAULT_AUTHENTICATION_CLASSES")
+        if rf is not None:
+            return describe(rf[0], rf[1], rf[2], "DEFAULT_AUTHENTICATION_CLASSES")
         return None
 
     def default_permissions(self, link: Linker, mod: PyModule, method: str, where: Evidence,
