@@ -14,7 +14,7 @@ flask-smorest; each plugin keeps the routes of its own framework.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -333,6 +333,9 @@ class FlaskLinker:
             last = call.last
             if last == "add_url_rule" and call.base:
                 self._add_url_rule(m, call, scope)
+            elif (call.func is not None and call.func.kind == "call" and call.func.base and call.args
+                  and call.func.last in self.d.ROUTE_DECORATORS):
+                self._route_call(m, call, scope)
             elif call.base and (last == "add_resource" or (self._wrapping_apis and last.startswith(("add", "register")))):
                 self._resource_call(m, call, scope)
 
@@ -390,6 +393,28 @@ class FlaskLinker:
             for n in nodes:
                 for r in rules:
                     self._class_view(n, m, c, self.paths.eval(m, r, scope=scope), m.path, d.line, d.kw("methods"))
+
+    def _route_call(self, m: PyModule, call: Expr, scope: str) -> None:
+        """``app.route("/x", methods=[...])(view)``: the decorator applied by hand."""
+        deco = call.func
+        if deco is None:
+            return
+        nodes = self._route_node(m, scope, deco, self.d.ROUTE_DECORATORS)
+        view = call.args[0]
+        if not nodes or not view.name:
+            return
+        sym = self.index.resolve(m, view.name)
+        if sym is None or sym.kind != "function" or sym.func is None:
+            return
+        fm, f = sym.module, sym.func
+        sources = [s for s in (self.auth.decorator(fm, d, fm.path) for d in f.decorators) if s is not None]
+        inline = self.auth.inline(fm, f)
+        if inline is not None:
+            sources.append(inline)
+        rule = self.paths.eval(m, deco.arg(0) or deco.kw("rule"), scope=scope)
+        methods, mreason = self._methods(deco.kw("methods"), self.d.ROUTE_DECORATORS.get(deco.last))
+        for n in nodes:
+            self._emit(n, rule, methods, mreason, f.name, m.path, call.line, fm.path, f.line, sources)
 
     def _add_url_rule(self, m: PyModule, call: Expr, scope: str) -> None:
         nodes, _ = self.nodes_for(m, scope, Expr("name", call.base, call.line, name=call.base))
@@ -641,21 +666,6 @@ class FlaskLinker:
                     partial_reason="; ".join(dict.fromkeys(reasons)), handler_file=hfile, handler_line=hline))
 
 
-_CACHE: dict[tuple[int, str], tuple[Project, FlaskLinker]] = {}
-
-
 def link(project: Project, dialect: FlaskDialect) -> FlaskLinker:
-    """One linker per project and dialect (plugins of the family share nothing mutable)."""
-    key = (id(project), type(dialect).__name__)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is project:
-        return hit[1]
-    if len(_CACHE) > 8:
-        _CACHE.clear()
-    linker = FlaskLinker(project, dialect)
-    _CACHE[key] = (project, linker)
-    return linker
-
-
-def iter_routes(project: Project, dialect: FlaskDialect) -> Iterator[Route]:
-    yield from link(project, dialect).routes
+    """Link the project with one plugin's tables (each plugin of the family links once per scan)."""
+    return FlaskLinker(project, dialect)
