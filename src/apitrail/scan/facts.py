@@ -14,7 +14,6 @@ the tree (arguments mapped to parameters, bounded depth).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1097,7 +1096,7 @@ def _settings_flags(mod: PyModule) -> list[dict[str, Any]]:
                 x.kind == "str" and x.value == "*" for x in hosts.value.args):
             out.append({"kind": "allowed-hosts", "file": mod.path, "line": hosts.line, "framework": "django",
                         "text": "ALLOWED_HOSTS = ['*']"})
-    for c, scope in mod.calls:
+    for c, _scope in mod.calls:
         if c.last in ("FastAPI", "Flask", "Starlette") and (d := c.kw("debug")) is not None and d.kind == "bool" and d.value:
             out.append({"kind": "debug", "file": mod.path, "line": c.line, "framework": c.last.lower(), "text": c.text[:120]})
     for a in mod.assigns:

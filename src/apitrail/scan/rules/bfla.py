@@ -42,7 +42,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import route_location, is_privileged, model_of, owned
+from apitrail.scan.rules._routes import is_privileged, model_of, owned, route_location
 
 RULE = RuleMeta(
     id="APT-BFLA-001",

@@ -44,7 +44,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import effectively_public, route_location, SENSITIVE_SEGMENT, owned, public_by_design
+from apitrail.scan.rules._routes import SENSITIVE_SEGMENT, effectively_public, owned, public_by_design, route_location
 
 RULE = RuleMeta(
     id="APT-AUTHN-001",

@@ -42,7 +42,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import effectively_public, route_location, SENSITIVE_SEGMENT, public_by_design
+from apitrail.scan.rules._routes import SENSITIVE_SEGMENT, effectively_public, public_by_design, route_location
 
 RULE = RuleMeta(
     id="APT-AUTHN-002",
