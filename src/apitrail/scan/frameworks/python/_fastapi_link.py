@@ -196,6 +196,7 @@ class Linker:
         self._resolve_memo: dict[tuple[str, str], Symbol | None] = {}
         self._bindings: dict[str, tuple[PyModule, str, Expr]] = {}
         self._attr_routers: dict[str, list[Node]] | None = None
+        self._outer_calls: list[Expr] = []  # factory calls being evaluated (their arguments configure the instance)
         self._local_assigns: dict[tuple[str, str], dict[str, list[Assign]]] = {}
 
     def resolve(self, module: PyModule, name: str) -> Symbol | None:
@@ -811,10 +812,35 @@ class Linker:
                     r.roles.extend(x for x in _role_from_arg(a) if x not in r.roles)
             if not (r.authn or r.role):
                 r = self._passed_checks(module, scope, call, r, depth)
+            elif self._configured_bypass(cls[0], cls[1], [*self._outer_calls, call]):
+                r = DepResult(optional=True, evidence=r.evidence)
             return r
         if fn is not None:
             return self._factory_result(fn[0], fn[1], call, depth + 1)
         return DepResult(unknown=f"dependency {call.name} not resolved")
+
+    def _configured_bypass(self, module: PyModule, cls: ClassDef, calls: list[Expr]) -> bool:
+        """``if Anonymous in self.allowed_subjects: return subject`` in ``__call__``, with ``Anonymous`` passed in
+        ``allowed_subjects={...}`` where the instance (or the factory building it) is created: the check lets
+        anonymous callers through, so the dependency is optional."""
+        for cm, c, _ in self.idx.class_mro(module, cls):
+            f = cm.functions.get(f"{c.qualname}.__call__") if c is not None else None
+            if f is None:
+                continue
+            for br in f.body.branches:
+                cond = br.condition
+                if br.raises or not br.returns or cond.kind != "compare" or cond.value != "in" or len(cond.args) != 2:
+                    continue
+                needle, hay = cond.args
+                if not needle.name or not hay.name.startswith("self."):
+                    continue
+                attr = hay.name.split(".", 1)[1]
+                for call in calls:
+                    val = call.kw(attr)
+                    if val is not None and val.kind in ("set", "list", "tuple") and any(
+                            x.name == needle.name for x in val.args):
+                        return True
+        return False
 
     def _passed_checks(self, module: PyModule, scope: str, call: Expr, r: DepResult, depth: int) -> DepResult:
         """``PermissionsDependency([AdminPermission])``: callables handed to a dependency's constructor are what
@@ -849,9 +875,13 @@ class Linker:
             if val is not None and val.kind in ("bool", "none", "str", "num"):
                 bound[prm.name] = val.value
         results: list[DepResult] = []
-        for ret in func.body.returns:
-            for cand in self._branches(ret, bound):
-                results.append(self.callable_result(module, func.qualname, cand, depth + 1))
+        self._outer_calls.append(call)
+        try:
+            for ret in func.body.returns:
+                for cand in self._branches(ret, bound):
+                    results.append(self.callable_result(module, func.qualname, cand, depth + 1))
+        finally:
+            self._outer_calls.pop()
         if not results:
             return DepResult(unknown=f"factory {func.name} returns nothing known")
         out = results[0]
