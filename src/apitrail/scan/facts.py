@@ -88,6 +88,15 @@ def _ann_name(ann: Expr | None) -> str:
     return t if re.fullmatch(r"[A-Za-z_][\w.]*", t) else ""
 
 
+def _field_name(e: Expr) -> str:
+    """The field an expression reads: `body["pin"]` -> pin, `data.get("api_key")` -> api_key, `m.cvc` -> cvc."""
+    if e.kind == "subscript" and e.args and e.args[0].str_value():
+        return str(e.args[0].str_value())
+    if e.kind == "call" and e.last == "get" and e.args and e.args[0].str_value():
+        return str(e.args[0].str_value())
+    return e.name.rsplit(".", 1)[-1] if e.name and e.kind in ("name", "attr") else ""
+
+
 def _heads(e: Expr | None) -> set[str]:
     if e is None:
         return set()
@@ -144,6 +153,7 @@ class FuncResult:
     loggers: set[str] = field(default_factory=set)
     env_exposure: list[Evidence] = field(default_factory=list)
     models: list[tuple[int, str, bool]] = field(default_factory=list)  # line, model name, owned
+    literal_credentials: list[Evidence] = field(default_factory=list)
 
 
 class Analyzer:
@@ -372,6 +382,15 @@ class Analyzer:
         for cmp in body.compares:
             if cmp.op not in ("==", "!="):
                 continue
+            # request data checked against a literal credential: a hard-coded secret in disguise
+            for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
+                lit = other.str_value()
+                field_name = _field_name(side)
+                if lit and len(lit) >= 3 and field_name and SECRET_NAME.search(field_name) and \
+                        flow.taint_of(side) and not PLACEHOLDER.match(lit):
+                    res.literal_credentials.append(Evidence(site_file, loc(cmp.line), "credential-literal",
+                                                            f"{field_name} {_fp(lit)}"))
+                    break
             for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
                 sname = side.name or (side.func.name if side.kind == "call" and side.func is not None else "")
                 txt = side.text
@@ -467,6 +486,7 @@ class Analyzer:
         res.call_names |= sub.call_names
         res.loggers |= sub.loggers
         res.env_exposure.extend(sub.env_exposure)
+        res.literal_credentials.extend(sub.literal_credentials)
 
     def _model_of(self, module: PyModule, c: Expr) -> str:
         """The model class an ORM call works on: query(M), M.query, M.objects, session.get(M, ..), select(M)."""
@@ -846,6 +866,7 @@ def analyze_route(an: Analyzer, route: Route) -> None:
     facts.extra["loggers"] = sorted(res.loggers)
     facts.extra["client_role_checks"] = res.client_role_checks
     facts.extra["env_exposure"] = res.env_exposure
+    facts.extra["literal_credentials"] = res.literal_credentials
     facts.extra["identity"] = sorted(flow.identity)
     facts.extra["handler_module"] = mod.path
     facts.extra["handler_end_line"] = func.end_line
@@ -887,7 +908,7 @@ def attach_handler_facts(project: Any, model: AppModel) -> None:
 SECRET_NAME = re.compile(
     r"(^|[^a-z])(secret|secret_key|api_?key|apikey|access_?key|private_?key|client_secret|auth_?token|"
     r"access_?token|refresh_?token|token_secret|jwt_?secret|signing_?key|password|passwd|pwd|credentials?|"
-    r"encryption_?key|master_?key|webhook_?secret|session_?key|salt|cvc|cvv)s?($|[^a-z])", re.I)
+    r"encryption_?key|master_?key|webhook_?secret|session_?key|salt|cvc|cvv|pin)s?($|[^a-z])", re.I)
 NOT_SECRET_NAME = re.compile(r"(_url|_uri|_path|_file|_dir|_name|_header|_field|_length|_len|_min|_max|_type|"
                              r"_algorithm|_alg|_expire\w*|_ttl|_lifetime|_prefix|_env|_var|_id|_label|_hint|"
                              r"_pattern|_regex|_policy|_format|_template|_endpoint|_version|_validators?|_hasher\w*|_title|_description|"

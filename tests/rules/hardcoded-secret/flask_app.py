@@ -20,3 +20,14 @@ STRIPE_KEY = "<your-stripe-key>"
 @app.route("/")
 def index():
     return "ok"
+
+
+@app.route("/unlock", methods=["POST"])
+def unlock():
+    from flask import request
+
+    body = request.get_json()
+    # ruleid: hardcoded-secret
+    if body["pin"] == "9731" or request.json.get("api_key") == "k-39fa-2210":
+        return "ok"
+    return "no", 403

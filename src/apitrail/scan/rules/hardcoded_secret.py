@@ -66,6 +66,18 @@ _CONFIDENCE = {"strong": Confidence.HIGH, "weak": Confidence.MEDIUM, "placeholde
 
 
 def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
+    seen: set[tuple[str, str]] = set()
+    for route in model.routes:
+        for ev in route.facts.extra.get("literal_credentials") or []:
+            key = (route.handler_file, route.handler)
+            if key in seen:
+                continue
+            seen.add(key)
+            field_name, fp = ev.detail.split(" ", 1)
+            yield make_finding(RULE, ev.file, ev.line,
+                               f"{route.key}: request field {field_name} is checked against a hard-coded credential "
+                               f"(fingerprint {fp})", route=route, snippet=f"literal-compare {field_name}",
+                               severity=Severity.HIGH, confidence=Confidence.MEDIUM)
     for s in model.settings:
         if s.get("kind") != "secret":
             continue
