@@ -173,11 +173,12 @@ class FlaskAuth:
             bsym = self.index.resolve(module, base)
             if bsym is not None and bsym.kind == "assign" and bsym.assign is not None and bsym.assign.value.kind == "call":
                 cq = self.index.qualified_name(bsym.module, bsym.assign.value.name)
-                for cls, dmeth in self.instance_auth.items():
+                for cls, spec in self.instance_auth.items():
+                    dmeth, _, strength = spec.partition("=")
                     if cq.endswith(cls) and meth == dmeth:
                         if call is not None and self._opted_out(call):
                             return opt
-                        role = call is not None and call.kw("role") is not None
+                        role = strength == "role" or (call is not None and call.kw("role") is not None)
                         roles = _strings(call.kw("role") or Expr("none", "", 0)) if call is not None else []
                         return AuthSource("role" if role else "authn", [Evidence(file, deco.line, "decorator", ev_detail)],
                                           roles)

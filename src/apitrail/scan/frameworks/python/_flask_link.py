@@ -338,6 +338,8 @@ class FlaskLinker:
                 self._route_call(m, call, scope)
             elif call.base and (last == "add_resource" or (self._wrapping_apis and last.startswith(("add", "register")))):
                 self._resource_call(m, call, scope)
+            elif call.name and not call.base and call.args:
+                self._view_wrapper_call(m, call, scope)
 
     def _route_node(self, m: PyModule, scope: str, deco: Expr, table: Mapping[str, object]) -> list[Node]:
         if deco.kind != "call" or not deco.base or deco.last not in table:
@@ -415,6 +417,62 @@ class FlaskLinker:
         methods, mreason = self._methods(deco.kw("methods"), self.d.ROUTE_DECORATORS.get(deco.last))
         for n in nodes:
             self._emit(n, rule, methods, mreason, f.name, m.path, call.line, fm.path, f.line, sources)
+
+    def _view_wrapper_call(self, m: PyModule, call: Expr, scope: str) -> None:
+        """``register_view(bp, routes=[...], view_func=V.as_view(...))``: a project function that passes its
+        arguments on to ``<param>.add_url_rule(...)``; the caller's values are bound and the rule is emitted."""
+        first = call.args[0]
+        if first.kind not in ("name", "attr") or not self.nodes_for(m, scope, first)[0]:
+            return
+        sym = self.index.resolve(m, call.name)
+        if sym is None or sym.kind != "function" or sym.func is None:
+            return
+        wf = sym.func
+        inner = next((c for c in wf.body.calls if c.last == "add_url_rule" and c.base), None)
+        if inner is None:
+            return
+        params = [p for p in wf.params if p.name not in ("self", "cls")]
+        bound: dict[str, Expr] = {}
+        extra_kw: dict[str, Expr] = {}
+        pos = list(call.args)
+        names = {p.name for p in params}
+        for p in params:
+            if p.kind == "normal" and pos:
+                bound[p.name] = pos.pop(0)
+            elif p.name in call.kwargs:
+                bound[p.name] = call.kwargs[p.name]
+        for k, v in call.kwargs.items():
+            if k not in names:
+                extra_kw[k] = v
+        if inner.base not in bound:
+            return
+        # `for route in routes: bp.add_url_rule(route, ...)`: the loop variable takes each bound value
+        loops = {a.target: a.value.name for a in wf.body.assigns if a.value.kind == "name" and a.value.name in bound}
+
+        def subst(e: Expr | None) -> list[Expr]:
+            if e is None:
+                return []
+            if e.kind == "name" and e.name in bound:
+                return [bound[e.name]]
+            if e.kind == "name" and e.name in loops:
+                src = bound[loops[e.name]]
+                return list(src.args) if src.kind in ("list", "tuple") else [src]
+            return [e]
+
+        rules = subst(inner.arg(0) or inner.kw("rule"))
+        kwargs: dict[str, Expr] = dict(extra_kw)
+        for k, v in inner.kwargs.items():
+            got = subst(v)
+            if got:
+                kwargs[k] = got[0]
+        if inner.arg(2) is not None:
+            got = subst(inner.arg(2))
+            if got:
+                kwargs.setdefault("view_func", got[0])
+        base = bound[inner.base]
+        for r in rules:
+            synthetic = Expr("call", call.text, call.line, name=f"{base.name}.add_url_rule", args=[r], kwargs=kwargs)
+            self._add_url_rule(m, synthetic, scope)
 
     def _add_url_rule(self, m: PyModule, call: Expr, scope: str) -> None:
         nodes, _ = self.nodes_for(m, scope, Expr("name", call.base, call.line, name=call.base))

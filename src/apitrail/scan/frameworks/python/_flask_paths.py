@@ -97,11 +97,27 @@ class PathEvaluator:
             text = re.sub(r"%[sdr]", lambda _m: next(it, PathValue(UNKNOWN, True)).text, fmt.text)
             m = merge(fmt, *vals)
             return PathValue(text, m.partial, m.reason)
+        if k == "subscript" and expr.name.endswith("config") and expr.args and expr.args[0].kind == "str":
+            return self._config_value(str(expr.args[0].value))
         if k == "fstring":
             return self._eval_fstring(module, expr, env, scope, depth)
         if k == "call":
             return self._eval_call(module, expr, env, scope, depth)
         return PathValue(UNKNOWN, True, f"computed rule: {expr.text[:80]}")
+
+    def _config_value(self, key: str) -> PathValue:
+        """``app.config["X"]``: the default set by a config/settings module of the project, when there is one."""
+        values = set()
+        for mod in self.index.modules:
+            if "config" not in mod.path.lower() and "settings" not in mod.path.lower():
+                continue
+            for a in mod.assigns:
+                if a.target == key and a.value.kind == "str" and isinstance(a.value.value, str):
+                    values.add(a.value.value)
+        if len(values) == 1:
+            v = values.pop()
+            return PathValue(v, True, f"config {key} = '{v}' (its default; deployments may override it)")
+        return PathValue(UNKNOWN, True, f"rule from config {key}")
 
     def _eval_name(self, module: PyModule, expr: Expr, scope: str, depth: int) -> PathValue:
         # a local assignment in the enclosing function first, then the module / imports

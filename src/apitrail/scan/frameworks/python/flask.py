@@ -80,9 +80,13 @@ class Flask(FrameworkPlugin):
         "flask_httpauth.MultiAuth": "login_required",
         "flask_oauthlib.provider.OAuth2Provider": "require_oauth",
         "authlib.integrations.flask_oauth2.ResourceProtector": "__call__",
+        "flask_allows.Allows": "requires=role",
+        "flask_allows2.Allows": "requires=role",
+        "flask_principal.Permission": "require=role",
     }
     """Auth objects whose method is the decorator (``auth.login_required``, ``role=`` makes it a role check);
-    ``__call__``: the object itself is the decorator (authlib ``require_oauth = ResourceProtector()``)."""
+    ``__call__``: the object itself is the decorator (authlib ``require_oauth = ResourceProtector()``);
+    ``=role``: the method checks requirements or permissions (flask-allows, flask-principal)."""
 
     VIEW_BASES: ClassVar[tuple[str, ...]] = ("flask.views.MethodView", "flask.views.View")
     """Class-based views: methods come from the HTTP methods the class (and its bases) define."""
