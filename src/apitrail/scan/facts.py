@@ -912,7 +912,8 @@ SECRET_NAME = re.compile(
 NOT_SECRET_NAME = re.compile(r"(_url|_uri|_path|_file|_dir|_name|_header|_field|_length|_len|_min|_max|_type|"
                              r"_algorithm|_alg|_expire\w*|_ttl|_lifetime|_prefix|_env|_var|_id|_label|_hint|"
                              r"_pattern|_regex|_policy|_format|_template|_endpoint|_version|_validators?|_hasher\w*|_title|_description|"
-                             r"_help|_placeholder|_message|_text|_key_name|_param|_parameter|_option|_setting|"
+                             r"_help|_placeholder|_message|_text|_key_name|_param|_parameter|_option|_setting|_charset|_chars|"
+                             r"_alphabet|_characters|"
                              r"_reset\w*|_changed\w*|_required|_backend|_class|_mode|_timeout|_enabled)$|"
                              r"^(auth_password_validators|password_hashers|secret_key_fallbacks)$", re.I)
 PLACEHOLDER = re.compile(

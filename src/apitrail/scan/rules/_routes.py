@@ -7,7 +7,7 @@ import re
 from apitrail.scan.model import DataAccess, Route
 
 PRIVILEGED = re.compile(r"admin|superuser|staff|chef|employee|manager|owner|root|operator|moderator|maintainer|"
-                        r"support|internal|system|editor|write|manage|delete", re.I)
+                        r"support|internal|system|editor|write|manage|delete|change|edit|update|create|add_", re.I)
 UNPRIVILEGED = re.compile(r"^(customer|user|users|member|members|guest|viewer|reader|client|basic|default|"
                           r"authenticated|read|public)$", re.I)
 PUBLIC_BY_DESIGN = re.compile(
@@ -38,6 +38,8 @@ def is_privileged(route: Route) -> bool:
     """The route is restricted to a privileged role (admin, staff, ...), or the handler checks such a role."""
     if route.facts.role_checks:
         return True
+    if re.search(r"PermissionRequired|ObjectPermission", route.facts.extra.get("view_guard") or ""):
+        return True  # Django permission mixins restrict the view (and, in NetBox-style bases, its queryset)
     if route.auth.state != "role":
         return False
     roles = declared_roles(route)
