@@ -191,7 +191,7 @@ class AuthAnalyzer:
                 UNAUTH_STATUS.search(r.text) or LOGIN_REDIRECT.search(r.text) for r in br.returns)
             if not rejects:
                 continue
-            if re.search(r"is_authenticated|is_anonymous|current_user|request\.user|\buser\b|token|session|auth", cond, re.I):
+            if re.search(r"is_authenticated|is_anonymous|current_user|request\.user|\buser\b|token|session|auth|api[_-]?key|apikey|credential|signature", cond, re.I):
                 v.authn = True
                 v.evidence.append(Evidence(path, br.line, "inline-check", cond[:120]))
             if ROLE_WORDS.search(cond):
