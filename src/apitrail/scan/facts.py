@@ -163,6 +163,7 @@ class Analyzer:
         self.project = project
         self.index = project.index
         self._owned: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self.owned_by_name: dict[str, bool] = {}
 
     # -- model classes ----------------------------------------------------------------------------------
     def model_info(self, module: PyModule, name: str) -> tuple[bool, bool, str]:
@@ -573,6 +574,10 @@ class Analyzer:
         taint = flow.taint_of(c)
         scoped = flow.has_identity(c)
         model = self._model_of(module, c)
+        if model:
+            found_cls, is_owned, _ = self.model_info(module, model)
+            if found_cls:
+                self.owned_by_name[model] = is_owned  # resolved where the access is, not where the route is
         return DataAccess(line=c.line, kind=kind, api=api if not model else f"{api}:{model}",  # type: ignore[arg-type]
                           text=text[:160], uses_request_input=bool(taint), inputs=taint, owner_scoped=scoped,
                           file=module.path)
@@ -876,7 +881,7 @@ def analyze_route(an: Analyzer, route: Route) -> None:
         if ":" in a.api:
             model = a.api.split(":", 1)[1]
             found_cls, is_owned, _ = an.model_info(mod, model)
-            owned[model] = is_owned if found_cls else None
+            owned[model] = is_owned if found_cls else an.owned_by_name.get(model)
     facts.extra["model_owned"] = owned
     facts.extra["declared_roles"] = _declared_roles(func, route)
     facts.extra["view_guard"] = _view_guard(an, mod, func)
