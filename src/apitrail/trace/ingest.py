@@ -379,6 +379,8 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
         fres = fastpath.run(store.con, lines_tbl, vector, ctx)
         fr.fast_rows = fres.fast_rows
         rejects.extend(fres.rejects)
+        for n, line in fres.rejected_lines:  # rejected lines are still scanned for raw secrets
+            _line_leaks(n, line, leaks, options.collect_leaks)
         numbered = fres.slow
     else:
         numbered = list(enumerate((ln for ln in lines_tbl.column("line").to_pylist()), start=1))

@@ -99,7 +99,7 @@ _BASIC = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})")
 _QUERY = re.compile(
     r"(?i)(?:^|[?&;\s\"'{,])(access_token|id_token|refresh_token|apikey|api_key|api-key|client_secret|password"
     r"|x-amz-signature|x-amz-credential|x-amz-security-token|awsaccesskeyid|signature|sig|token"
-    r"|subscription-key)=([^&\s\"';,]+)"
+    r"|subscription-key)=([^&\s\"';,\\]+)"
 )
 _PEM = re.compile(
     r"-----BEGIN(?: |%20|\+)(?:[A-Z]+(?: |%20|\+))?PRIVATE(?: |%20|\+)KEY-----"
@@ -182,8 +182,10 @@ def find_leaks(field: str, value: str) -> list[Leak]:
         span = value[start:end]
         if span.strip().lower() in _PLACEHOLDERS or is_fingerprint(span):
             return
-        for s, e in taken:
-            if start < e and s < end:
+        for i, (s, e) in enumerate(taken):
+            if start < e and s < end:  # overlapping shapes (a JWT inside a bearer value): one span, the union
+                taken[i] = (min(s, start), max(e, end))
+                leaks[i] = Leak(field, leaks[i].kind, taken[i][0], taken[i][1])
                 return
         taken.append((start, end))
         leaks.append(Leak(field, kind, start, end))
@@ -231,6 +233,11 @@ def redact_value(field: str, value: str) -> tuple[str, list[Leak]]:
     return out, leaks
 
 
+def field_kind(field: str) -> str | None:
+    """The secret kind a field is named after (``authorization``, ``cookie``, ``api_key``...), else None."""
+    return _field_kind(field)
+
+
 def prefilter_hit(text: str) -> bool:
     return bool(_PREFILTER_RE.search(text))
 
@@ -248,6 +255,7 @@ __all__ = [
     "SECRET_FIELDS",
     "Leak",
     "find_leaks",
+    "field_kind",
     "fingerprint",
     "is_fingerprint",
     "prefilter_hit",
