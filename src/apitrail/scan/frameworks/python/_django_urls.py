@@ -107,6 +107,7 @@ class UrlWalker:
         self.mounts: list[RouterMount] = []
         self.included: set[str] = set()  # module paths reached through include()
         self._stack: list[tuple[str, str]] = []
+        self._bind: dict[tuple[str, str], list[tuple[Expr, PyModule]]] = {}
         self.visits = 0
 
     # -- variables --------------------------------------------------------------------------------------
@@ -180,6 +181,9 @@ class UrlWalker:
             return (self.eval_list(mod, e.args[0], depth + 1, self_name, current)
                     + self.eval_list(mod, e.args[1], depth + 1, self_name, current))
         if e.kind in ("name", "attr") and e.name:
+            bound = self._bind.get((mod.path, e.name))
+            if bound is not None:
+                return list(bound)
             if self_name and e.name == self_name:
                 return list(current or [])
             if e.name.endswith(".urls"):
@@ -207,9 +211,24 @@ class UrlWalker:
             if sym is not None and sym.kind == "function" and sym.func is not None:
                 rets = [r for r in sym.func.body.returns if r.kind in ("list", "tuple", "binop", "name", "call")]
                 if rets:
-                    got = self.eval_list(sym.module, rets[-1], depth + 1)
+                    # bind the helper's parameters to the caller's arguments (pattern lists passed in)
+                    params = [p.name for p in sym.func.params if p.name not in ("self", "cls")]
+                    keys = []
+                    for pname, arg in zip(params, e.args, strict=False):
+                        if arg.kind in ("name", "attr", "list", "binop"):
+                            key = (sym.module.path, pname)
+                            self._bind[key] = self.eval_list(mod, arg, depth + 1, self_name, current)
+                            keys.append(key)
+                    try:
+                        got = self.eval_list(sym.module, rets[-1], depth + 1)
+                    finally:
+                        for key in keys:
+                            self._bind.pop(key, None)
                     if not (len(got) == 1 and got[0][0].kind == "unknown-list"):
                         return got
+            if self_name and any(a.name == self_name for a in e.args):
+                # urlpatterns = helper(urlpatterns): a wrapper that adds (debug) routes; keep what is known
+                return list(current or [])
         if e.kind == "str":
             target = self.index.find_module(str(e.value), mod)
             if target is not None:
@@ -350,6 +369,11 @@ class UrlWalker:
             if v is not None:
                 return v
         sym = self.index.resolve(mod, name)
-        if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value.kind == "str":
-            return str(sym.assign.value.value)
+        if sym is not None and sym.kind == "assign" and sym.assign is not None:
+            if sym.assign.value.kind == "str":
+                return str(sym.assign.value.value)
+            # prefix = "" ... if <deployment setting>: prefix = f"{x}/": the literal is the default deployment
+            for a in sym.module.assigns:
+                if a.scope == "<module>" and a.target == sym.name and a.value.kind == "str":
+                    return str(a.value.value)
         return None

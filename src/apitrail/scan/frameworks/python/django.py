@@ -97,12 +97,10 @@ class Django(FrameworkPlugin):
         return [r for r in L.linked_routes(project, self.linker_plugin(project)) if r.framework == self.name]
 
     def linker_plugin(self, project: Project) -> Django:
-        """The most specific dialect for the project: DRF when it uses rest_framework."""
-        if project.python_importing("rest_framework"):
-            from apitrail.scan.frameworks.python.drf import FRAMEWORK as DRF_PLUGIN
+        """The most specific dialect: DRF (a superset; it also recognises vendored copies of DRF in the tree)."""
+        from apitrail.scan.frameworks.python.drf import FRAMEWORK as DRF_PLUGIN
 
-            return DRF_PLUGIN
-        return FRAMEWORK
+        return DRF_PLUGIN
 
     # -- hooks the DRF dialect extends ----------------------------------------------------------------
     def is_router_class(self, link: Linker, mod: PyModule, call: Expr) -> bool:
@@ -388,6 +386,45 @@ class Django(FrameworkPlugin):
                 return m
         return mod
 
+    INLINE_CALLER_CHECK = re.compile(r"\bnot\b[^=]*\b(is_authenticated|request\.user|request\.auth|has_perms?|is_staff|"
+                                    r"is_superuser)\b|is_anonymous|has_perms?\(|is_staff|is_superuser|\brole")
+    """A handler-body branch that rejects *the caller* (not a login form rejecting bad credentials)."""
+
+    def inline_requirement(self, link: Linker, mod: PyModule, func: FunctionDef) -> Found | None:
+        """Inline checks in a handler body, from the shared AuthAnalyzer, kept only when the rejecting branch
+        tests the caller's identity: ``if not request.user.is_authenticated: return redirect(login)``. A login
+        view that calls ``authenticate()`` or redirects users who are already signed in is not protected."""
+        v = link.project.auth.callable_verdict(mod, func)
+        if not (v.authn or v.role):
+            return None
+        checks = [e for e in v.evidence if e.kind in ("inline-check", "role-check") and self.INLINE_CALLER_CHECK.search(e.detail)]
+        if not checks:
+            return None
+        role = any(e.kind == "role-check" for e in checks)
+        return ("role" if role else "authenticated", list(v.roles) if role else [], checks[0])
+
+    def delegated_findings(self, link: Linker, mod: PyModule, func: FunctionDef) -> list[Found]:
+        """``return create_item(request)`` / ``return list_items(request)``: a view whose every return hands the
+        request to a view function with an auth decorator is as protected as the weakest of them."""
+        rets = func.body.returns
+        if not rets:
+            return []
+        states: list[Found] = []
+        for r in rets:
+            if r.kind != "call" or not r.name or "request" not in {a.name for a in r.args}:
+                return []
+            sym = link.index.resolve(mod, r.name)
+            if sym is None or sym.kind != "function" or sym.func is None or sym.func is func:
+                return []
+            got = [f for f in self.decorator_findings(link, sym.module, sym.func.decorators, sym.func.line)
+                   if f[0] in ("authenticated", "role")]
+            if not got:
+                return []
+            best = next((f for f in got if f[0] == "role"), got[0])
+            states.append((best[0], best[1], Evidence(mod.path, r.line, "delegates", f"{r.text[:60]} -> {best[2].detail}")))
+        weakest = [f for f in states if f[0] == "authenticated"] or states
+        return [weakest[0]]
+
     def middleware_findings(self, link: Linker) -> list[Found]:
         """Login-enforcing middleware from settings.MIDDLEWARE (memoised)."""
         key = "middleware"
@@ -429,10 +466,11 @@ class Django(FrameworkPlugin):
         exempt = any(f[0] == "exempt" for f in found)
         found = [f for f in found if f[0] != "exempt"]
         if func is not None:
-            v = link.project.auth.callable_verdict(mod, func)
-            if v.authn or v.role:
-                ev = v.evidence[:2] or [Evidence(mod.path, func.line, "inline-check", func.qualname)]
-                found.append(("role" if v.role else "authenticated", list(v.roles), ev[0]))
+            inline = self.inline_requirement(link, mod, func)
+            if inline is not None:
+                found.append(inline)
+            if not found:
+                found.extend(self.delegated_findings(link, mod, func))
         sure = [f for f in found if f[0] != "unknown"]
         if found and not sure:
             # only conditional guards (e.g. login required unless a setting says otherwise)

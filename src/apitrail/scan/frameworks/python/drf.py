@@ -57,7 +57,8 @@ class Action:
 
 class DRF(Django):
     name: ClassVar[str] = "drf"
-    PACKAGES: ClassVar[tuple[str, ...]] = ("rest_framework",)
+    PACKAGES: ClassVar[tuple[str, ...]] = ("rest_framework", "django")
+    """DRF routes need a Django project; ``routes()`` keeps only routes reached through DRF constructs."""
 
     ROUTERS: ClassVar[dict[str, str]] = {
         "SimpleRouter": "simple", "DefaultRouter": "default",
@@ -114,10 +115,16 @@ class DRF(Django):
         sym = link.index.resolve(mod, call.name)
         if sym is not None and sym.kind == "class" and sym.cls is not None:
             mro = link.mro(sym.module, sym.cls)
-            for _m, c, q in mro:
-                if c is None and q.rsplit(".", 1)[-1] in self.ROUTERS and "rest_framework" in q or (
-                        c is None and q.rsplit(".", 1)[-1] in self.ROUTERS and "router" in q.lower()):
-                    return self.ROUTERS[q.rsplit(".", 1)[-1]], mro
+            for m, c, q in mro:  # a library router first
+                last = q.rsplit(".", 1)[-1]
+                if c is None and last in self.ROUTERS and ("rest_framework" in q or "router" in q.lower()):
+                    return self.ROUTERS[last], mro
+            if any(c is None and not q.endswith(".object") for _m, c, q in mro if c is None):
+                return None
+            for m, c, q in mro:  # a vendored copy of DRF's routers module in the tree (all bases in-tree)
+                last = q.rsplit(".", 1)[-1]
+                if last in self.ROUTERS and "router" in m.path.lower():
+                    return self.ROUTERS[last], mro
             return None
         qual = sym.external if sym is not None and sym.external else link.index.qualified_name(mod, call.name)
         last = qual.rsplit(".", 1)[-1]
@@ -366,10 +373,18 @@ class DRF(Django):
         return "pk"
 
     def is_viewset(self, link: Linker, mod: PyModule, cls: ClassDef) -> bool:
-        return any(c is None and q.rsplit(".", 1)[-1] in self.VIEWSET_MARKERS for _m, c, q in link.mro(mod, cls))
+        return any(q.rsplit(".", 1)[-1] in self.VIEWSET_MARKERS and (c is None or self._vendored(m))
+                   for m, c, q in link.mro(mod, cls))
 
     def is_api_view(self, link: Linker, mod: PyModule, cls: ClassDef) -> bool:
-        return any(c is None and q.rsplit(".", 1)[-1] in self.GENERIC_API_VIEWS for _m, c, q in link.mro(mod, cls))
+        return any(q.rsplit(".", 1)[-1] in self.GENERIC_API_VIEWS and (c is None or self._vendored(m))
+                   for m, c, q in link.mro(mod, cls))
+
+    @staticmethod
+    def _vendored(m: PyModule) -> bool:
+        """A vendored copy of DRF inside the tree (taiga's ``taiga/base/api``): its classes mark views too."""
+        return "rest_framework" in m.module or "/api/" in f"/{m.path}" and m.path.rsplit("/", 1)[-1] in (
+            "viewsets.py", "generics.py", "views.py", "mixins.py")
 
     # -- URLconf views --------------------------------------------------------------------------------
     def class_view_routes(self, link: Linker, entry: Entry, mod: PyModule, cls: ClassDef, as_view: Expr | None,
@@ -479,11 +494,10 @@ class DRF(Django):
             if mw and not exempt:
                 return AuthRequirement("authenticated", [], ev + [f[2] for f in mw])
         if func is not None and state in ("public", "unknown"):
-            inline = link.project.auth.callable_verdict(mod, func)
-            if inline.authn or inline.role:
-                state = "role" if inline.role else "authenticated"
-                roles = list(inline.roles) if inline.role else []
-                ev.extend(inline.evidence[:2])
+            found = self.inline_requirement(link, mod, func)
+            if found is not None:
+                state, roles = found[0], list(found[1])
+                ev.append(found[2])
         return AuthRequirement(state, roles, ev)  # type: ignore[arg-type]
 
     def authentication_note(self, link: Linker, mod: PyModule, cls: ClassDef | None, func: FunctionDef | None) -> Evidence | None:
@@ -616,6 +630,9 @@ class DRF(Django):
             if hit:
                 got = outcome(br.returns[0])
                 return got if got is not None else PermVerdict("unknown", [], [ev])
+        if body.yields and "permission_classes" in body.names and not body.branches:
+            # for p in self.permission_classes: yield p(...)
+            return self._class_permissions(link, mro, 0, method, where, ignore)
         finals = [r for r in body.returns if r.line not in branch_lines]
         if finals:
             got = outcome(finals[-1])
