@@ -1046,7 +1046,8 @@ class Linker:
             tags = ["hidden"] if iis is not None and iis.kind == "bool" and iis.value is False else []
             self.add_endpoint(n, module, scope, c.line, path, endpoint, methods, deps, tags)
         elif last in self.d.MOUNT_OBJECTS:
-            path = self.eval_str(module, scope, c.arg(0) or c.kw("path"))
+            # Host(host, app=...) routes by host name: no path prefix
+            path = PathPart("") if last in self.d.HOST_OBJECTS else self.eval_str(module, scope, c.arg(0) or c.kw("path"))
             sub_routes = c.kw("routes")
             app = c.kw("app") or (c.arg(1) if len(c.args) > 1 else None)
             if sub_routes is not None:
@@ -1237,6 +1238,16 @@ class Linker:
                     deps = self.deps_list(m, scope, inner.kw("dependencies"), "route-dependency")
                     self.add_endpoint(n, m, scope, call.line, path, call.args[0], meths, deps, [])
             return
+        if last in ("append", "extend", "insert") and call.func is not None and call.func.name.endswith(".routes." + last):
+            # app.routes.append(Route(...)) / app.router.routes.extend([...])
+            base = call.func.name[: -len(".routes." + last)]
+            base = base[: -len(".router")] if base.endswith(".router") else base
+            owner = self.resolve_node(m, scope, Expr("name", base, call.line, name=base), call.line)
+            item = call.args[-1] if call.args else None
+            if owner is not None and item is not None:
+                self.route_list(owner, m, scope, item if item.kind in ("list", "tuple", "name") else
+                                Expr("list", item.text, item.line, args=[item]))
+            return
         if last not in self.d.REGISTRATION_CALLS or call.func is None or not call.func.name or "." not in call.func.name:
             return
         base = call.func.name.rsplit(".", 1)[0]
@@ -1254,7 +1265,7 @@ class Linker:
                 self.add_include(parent, child, prefix, deps, bool(iis is not None and iis.kind == "bool" and
                                                                     iis.value is False), call.line, m)
         elif what == "mount":
-            path = self.eval_str(m, scope, call.arg(0) or call.kw("path"))
+            path = PathPart("") if last == "host" else self.eval_str(m, scope, call.arg(0) or call.kw("path"))
             app = call.arg(1) or call.kw("app")
             if app is not None:
                 self.mount_app(parent, m, scope, path, app, call.line)

@@ -42,10 +42,13 @@ class Starlette(FrameworkPlugin):
     MOUNT_OBJECTS: ClassVar[frozenset[str]] = frozenset({"Mount", "Host"})
     """Mount objects: ``Mount(path, routes=[...])`` or ``Mount(path, app=...)``."""
 
+    HOST_OBJECTS: ClassVar[frozenset[str]] = frozenset({"Host"})
+    """Mount objects that route by host name: their first argument is not a path prefix."""
+
     ROUTE_DECORATORS: ClassVar[dict[str, tuple[str, ...] | None]] = {"route": None, "websocket_route": ()}
     """Decorator verb -> methods (None: from ``methods=``, default GET; empty: websocket, not an HTTP route)."""
 
-    REGISTRATION_CALLS: ClassVar[dict[str, str]] = {"add_route": "route", "mount": "mount"}
+    REGISTRATION_CALLS: ClassVar[dict[str, str]] = {"add_route": "route", "mount": "mount", "host": "mount"}
     """Method calls on an app/router that register a route ("route"), a sub-app ("mount") or a router ("include")."""
 
     DEPENDENCY_MARKERS: ClassVar[frozenset[str]] = frozenset()
