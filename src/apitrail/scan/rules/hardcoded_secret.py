@@ -78,8 +78,19 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
                                f"{route.key}: request field {field_name} is checked against a hard-coded credential "
                                f"(fingerprint {fp})", route=route, snippet=f"literal-compare {field_name}",
                                severity=Severity.HIGH, confidence=Confidence.MEDIUM)
+    placeholders: dict[str, list[dict[str, Any]]] = {}
     for s in model.settings:
-        if s.get("kind") != "secret":
+        if s.get("kind") == "secret" and s.get("strength") == "placeholder":
+            placeholders.setdefault(s["file"], []).append(s)
+    for file, items in placeholders.items():
+        # placeholders are one informational finding per file, not one per line
+        first = min(items, key=lambda s: s["line"])
+        names = ", ".join(sorted({s["name"] for s in items}))
+        yield make_finding(RULE, file, first["line"], f"{len(items)} placeholder secret value(s) committed ({names}); "
+                           "make sure real deployments override them", severity=Severity.INFO,
+                           confidence=Confidence.LOW, snippet=f"placeholders {names}")
+    for s in model.settings:
+        if s.get("kind") != "secret" or s.get("strength") == "placeholder":
             continue
         strength = s.get("strength", "weak")
         if s.get("source") == "generator":
