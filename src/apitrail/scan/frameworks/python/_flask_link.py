@@ -428,8 +428,18 @@ class FlaskLinker:
         if sym is None or sym.kind != "function" or sym.func is None:
             return
         wf = sym.func
-        inner = next((c for c in wf.body.calls if c.last == "add_url_rule" and c.base), None)
+        inner = next((c for c in wf.body.calls if c.last in ("add_url_rule", "add_resource") and c.base), None)
         if inner is None:
+            return
+        if inner.last == "add_resource":
+            # def add_resource(api, resource, *urls): api.add_resource(resource, *[prefix + u for u in urls])
+            pnames = [p.name for p in wf.params if p.name not in ("self", "cls")]
+            if inner.base not in pnames or pnames.index(inner.base) >= len(call.args):
+                return
+            apis, _ = self.nodes_for(m, scope, call.args[pnames.index(inner.base)])
+            res, res_rules = self._bind_wrapper(m, scope, call, sym.module, wf, inner)
+            if apis and all(n.kind in ("api", "namespace") for n in apis):
+                self._resources(apis, m, res, res_rules, m.path, call.line)
             return
         params = [p for p in wf.params if p.name not in ("self", "cls")]
         bound: dict[str, Expr] = {}
@@ -666,11 +676,12 @@ class FlaskLinker:
             src = a.args[0] if a.kind == "star" and a.args else a
             name = src.name
             # urls = [transform(u) for u in urls]
-            comp = next((x for x in reversed(wf.body.assigns) if x.target == name), None)
+            comp_asg = next((x for x in reversed(wf.body.assigns) if x.target == name), None) if name else None
+            comp = comp_asg.value if comp_asg is not None else (src if src.kind == "other" else None)
             values = bound.get(name)
-            if comp is not None and comp.value.kind == "other" and comp.value.args:
-                elem = comp.value.args[0]
-                clause = comp.value.args[1] if len(comp.value.args) > 1 else None
+            if comp is not None and comp.kind == "other" and comp.args:
+                elem = comp.args[0]
+                clause = comp.args[1] if len(comp.args) > 1 else None
                 var = clause.args[0].name if clause is not None and clause.args else ""
                 it = clause.args[1].name if clause is not None and len(clause.args) > 1 else ""
                 for v in bound.get(it, []):
