@@ -942,6 +942,9 @@ class Linker:
         out.evidence = list(v.evidence)[:6]
         if out.role and not out.roles:
             out.roles = self._flag_roles(v)
+        if (out.authn or out.role) and self._only_when_present(func, v):
+            # `if token: return await get_user(token)` ... `return None`: checks a credential only when one is sent
+            out = DepResult(optional=True, evidence=out.evidence)
         toggle = self._config_toggle(func, out) if (out.authn or out.role) else None
         if toggle is not None:
             # `if not settings.AUTH_ENABLED: return ...` before the check: enforcement depends on deployment
@@ -965,6 +968,25 @@ class Linker:
             out.unknown = ""
         self._fn_memo[key] = out
         return out
+
+    @staticmethod
+    def _only_when_present(func: FunctionDef, v: AuthVerdict) -> bool:
+        """All of the body's auth evidence sits under a presence test of a parameter (``if token:``)."""
+        params = {p.name for p in func.params}
+        guarded: set[int] = set()
+        for br in func.body.branches:
+            cond = br.condition
+            if cond.kind == "compare" and cond.value in ("is not", "!=") and len(cond.args) == 2 and \
+                    cond.args[1].kind == "none":
+                cond = cond.args[0]
+            if cond.kind == "name" and cond.name in params:
+                guarded.update(c.line for c in br.calls)
+                guarded.update(r.line for r in br.raises)
+                guarded.update(r.line for r in br.returns)
+        own = [e for e in v.evidence if e.kind in ("rejects", "token-validation", "calls-auth-helper", "inline-check",
+                                                   "role-check")]
+        return bool(own) and bool(guarded) and all(e.line in guarded for e in own) and any(
+            r.kind == "none" or (r.kind == "str" and not r.value) for r in func.body.returns)
 
     @staticmethod
     def _config_toggle(func: FunctionDef, r: DepResult) -> str | None:
