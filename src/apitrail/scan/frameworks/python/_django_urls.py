@@ -276,7 +276,7 @@ class UrlWalker:
             return
         if item.kind == "unknown-list":
             if item.text and not item.text.startswith(("settings.", "static(")):
-                self.entries.append(Entry(prefix + "{...}", item, mod, item.line,
+                self.entries.append(Entry(prefix + "{unresolved}", item, mod, item.line,
                                           partial or f"patterns from {item.text[:80]} not resolved"))
             return
         if item.kind != "call":

@@ -80,14 +80,18 @@ class Django(FrameworkPlugin):
         "PasswordChangeDoneView": ("GET",), "PasswordResetView": ("GET", "POST"), "PasswordResetDoneView": ("GET",),
         "PasswordResetConfirmView": ("GET", "POST"), "PasswordResetCompleteView": ("GET",),
         "JavaScriptCatalog": ("GET",), "JSONCatalog": ("GET",),
+        "GraphQLView": ("GET", "POST"), "AsyncGraphQLView": ("GET", "POST"),
     }
-    """Stock class-based views (django.views.generic, django.contrib.auth.views): the methods they answer."""
+    """Stock class-based views (django.views.generic, django.contrib.auth.views, graphene/strawberry GraphQL views:
+    authorization of those lives in resolvers): the methods they answer."""
 
     HANDLER_METHODS: ClassVar[tuple[str, ...]] = ("get", "post", "put", "patch", "delete")
     """Handler method names of a View (head/options/trace are implied by Django, not reported)."""
 
-    LOGIN_MIDDLEWARE: ClassVar[tuple[str, ...]] = ("django.contrib.auth.middleware.LoginRequiredMiddleware",)
-    """Middleware that requires login for every view not marked ``login_not_required``."""
+    LOGIN_MIDDLEWARE: ClassVar[tuple[str, ...]] = ("django.contrib.auth.middleware.LoginRequiredMiddleware",
+                                                   "login_required.middleware.LoginRequiredMiddleware")
+    """Middleware that requires login for every view not marked ``login_not_required`` (Django 5.1,
+    django-login-required-middleware)."""
 
     # -- plugin API -----------------------------------------------------------------------------------
     def detect(self, project: Project) -> bool:

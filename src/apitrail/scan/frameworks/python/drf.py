@@ -97,6 +97,8 @@ class DRF(Django):
         "APIRootView": ("GET",), "ObtainAuthToken": ("POST",),
         "TokenObtainPairView": ("POST",), "TokenRefreshView": ("POST",), "TokenVerifyView": ("POST",),
         "TokenObtainSlidingView": ("POST",), "TokenBlacklistView": ("POST",),
+        "SpectacularAPIView": ("GET",), "SpectacularSwaggerView": ("GET",), "SpectacularRedocView": ("GET",),
+        "SpectacularJSONAPIView": ("GET",), "SpectacularYAMLAPIView": ("GET",),
     }
     """DRF API views (and simplejwt's token views) and the methods their stock handlers answer."""
 
@@ -115,13 +117,13 @@ class DRF(Django):
         sym = link.index.resolve(mod, call.name)
         if sym is not None and sym.kind == "class" and sym.cls is not None:
             mro = link.mro(sym.module, sym.cls)
-            for m, c, q in mro:  # a library router first
+            for _m, c, q in mro:  # a library router first
                 last = q.rsplit(".", 1)[-1]
                 if c is None and last in self.ROUTERS and ("rest_framework" in q or "router" in q.lower()):
                     return self.ROUTERS[last], mro
             if any(c is None and not q.endswith(".object") for _m, c, q in mro if c is None):
                 return None
-            for m, c, q in mro:  # a vendored copy of DRF's routers module in the tree (all bases in-tree)
+            for m, _c, q in mro:  # a vendored copy of DRF's routers module in the tree (all bases in-tree)
                 last = q.rsplit(".", 1)[-1]
                 if last in self.ROUTERS and "router" in m.path.lower():
                     return self.ROUTERS[last], mro
@@ -424,6 +426,26 @@ class DRF(Django):
             return out
         return super().class_view_routes(link, entry, mod, cls, as_view, wrappers)
 
+    def schema_view_auth(self, link: Linker, entry: Entry, method: str, ev: Evidence) -> AuthRequirement:
+        """drf-spectacular schema views use ``SPECTACULAR_SETTINGS['SERVE_PERMISSIONS']`` (default AllowAny)."""
+        sv = link.settings.get("SPECTACULAR_SETTINGS")
+        expr = sv.expr if sv is not None and sv.expr is not None and sv.expr.kind == "dict" else None
+        perms = expr.kwargs.get("SERVE_PERMISSIONS") if expr is not None else None
+        if perms is None:
+            auth = AuthRequirement("public", [], [ev, Evidence(ev.file, ev.line, "global-default",
+                                                               "SPECTACULAR_SETTINGS SERVE_PERMISSIONS default AllowAny")])
+        else:
+            smod = link.index.by_path.get(sv.file, entry.module) if sv is not None else entry.module
+            items = perms.args if perms.kind in ("list", "tuple") else [perms]
+            v = link.perms.classes_verdict(smod, items, method, Evidence(sv.file if sv else ev.file, perms.line,
+                                                                         "global-default", "SERVE_PERMISSIONS"))
+            state = "role" if v.state == "deny" else v.state
+            auth = AuthRequirement(state, list(v.roles), [ev] + v.evidence)  # type: ignore[arg-type]
+        found = self.middleware_findings(link)
+        if auth.state == "public" and found:
+            return AuthRequirement("authenticated", [], auth.evidence + [f[2] for f in found])
+        return auth
+
     def api_view_methods(self, link: Linker, mod: PyModule, cls: ClassDef) -> tuple[list[str], dict[str, tuple[PyModule, FunctionDef]]]:
         handlers: dict[str, tuple[PyModule, FunctionDef]] = {}
         stock: list[str] = []
@@ -443,11 +465,14 @@ class DRF(Django):
 
     def external_view_routes(self, link: Linker, entry: Entry, qual: str, wrappers: list[Expr]) -> list[Route]:
         last = qual.rsplit(".", 1)[-1]
-        if last in self.GENERIC_API_VIEWS and qual.startswith(("rest_framework", "rest_framework_simplejwt")):
+        if last in self.GENERIC_API_VIEWS and qual.startswith(("rest_framework", "rest_framework_simplejwt",
+                                                                "drf_spectacular")):
             out = []
             for m in self.GENERIC_API_VIEWS[last]:
                 ev = Evidence(entry.module.path, entry.line, "library-view", qual)
-                if last in self.PUBLIC_LIBRARY_VIEWS:
+                if qual.startswith("drf_spectacular"):
+                    auth = self.schema_view_auth(link, entry, m, ev)
+                elif last in self.PUBLIC_LIBRARY_VIEWS:
                     auth = AuthRequirement("public", [], [ev])
                 else:
                     auth = self.drf_auth(link, entry.module, None, m, None, None, None, ev)
