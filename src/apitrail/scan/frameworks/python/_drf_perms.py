@@ -164,6 +164,12 @@ class PermissionAnalyzer:
             sym = self.index.resolve(mod, e.name)
             if sym is not None and sym.kind == "class" and sym.cls is not None:
                 return self.class_verdict(sym.module, sym.cls, method, where, ignore_model)
+            if sym is not None and sym.kind == "assign" and sym.assign is not None and depth < 6:
+                val = sym.assign.value  # PERMS = [IsAuthenticated, ...] used as permission_classes = PERMS
+                if val.kind in ("list", "tuple"):
+                    return self.classes_verdict(sym.module, val.args, method, where, ignore_model)
+                if val.kind in ("name", "attr", "binop", "call"):
+                    return self.expr_verdict(sym.module, val, method, where, depth + 1, ignore_model)
             qual = sym.external if sym is not None and sym.external else self.index.qualified_name(mod, e.name)
             return self.external_verdict(qual, method, where, {}, ignore_model)
         return PermVerdict("unknown", [], [Evidence(where.file, where.line, "permission-class",

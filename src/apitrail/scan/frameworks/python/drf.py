@@ -20,6 +20,7 @@ single ``permission_classes = [AllowAny]`` or a permissive custom ``has_permissi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -632,6 +633,15 @@ class DRF(Django):
         ev = Evidence(m.path, gp.line, "get-permissions", f"{gp.qualname}()")
 
         def outcome(ret: Expr) -> PermVerdict | None:
+            by_action = re.search(r"self\.(\w+)\[\s*self\.action\s*\]", ret.text)
+            if by_action:
+                # [p() for p in self.permission_classes_by_action[self.action]]: a dict class attribute
+                table = self._class_attr(link, mro, by_action.group(1))
+                entry = table.kwargs.get(action or "") if table is not None and table.kind == "dict" else None
+                if entry is None:
+                    return None  # KeyError path: the next return decides
+                items = entry.args if entry.kind in ("list", "tuple") else [entry]
+                return link.perms.classes_verdict(m, items, method, ev, ignore)
             if "super" in ret.text and "get_permissions" in ret.text:
                 return self._mro_permissions(link, mro, i + 1, method, action, where, ignore)
             if "permission_classes" in ret.text and ret.kind == "other":
@@ -659,11 +669,18 @@ class DRF(Django):
             # for p in self.permission_classes: yield p(...)
             return self._class_permissions(link, mro, 0, method, where, ignore)
         finals = [r for r in body.returns if r.line not in branch_lines]
-        if finals:
-            got = outcome(finals[-1])
+        for ret in finals:  # try/except and early returns outside any if: first that decides
+            got = outcome(ret)
             if got is not None:
                 return got
         return PermVerdict("unknown", [], [ev])
+
+    @staticmethod
+    def _class_attr(link: Linker, mro: list[tuple[PyModule, ClassDef | None, str]], name: str) -> Expr | None:
+        for _m, c, _q in mro:
+            if c is not None and name in c.attrs:
+                return c.attrs[name].value
+        return None
 
     @staticmethod
     def _cond_truth(cond: Expr, method: str, action: str | None) -> bool | None:
