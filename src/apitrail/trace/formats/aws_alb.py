@@ -42,7 +42,8 @@ from apitrail.trace.formats._template_utils import (
     strip_eol,
 )
 
-_TOKEN = re.compile(r'(?:"[^"]*"|[^\s"])+')
+# a run of non-space characters in which quoted strings may contain spaces (unrolled: no per-character alternation)
+_TOKEN = re.compile(r'(?=[^\s])[^\s"]*+(?:"[^"]*+"?[^\s"]*+)*+')
 
 
 def tokens(line: str) -> list[str]:

@@ -202,7 +202,7 @@ def compile_log_format(fmt: str, label: str = "") -> CompiledTemplate:
         after = merged[i + 1][1] if i + 1 < len(merged) and merged[i + 1][0] == "lit" else ""
         at_end = i + 1 == len(merged)
         if quoted:
-            pattern = r'"(?:[^"\\]|\\.)*"|-'
+            pattern = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|-'
             quoted_groups.add(len(names))
         else:
             pattern = _value_pattern(text, after, at_end)
@@ -255,7 +255,7 @@ _HTTP = CompiledTemplate(
     re.compile(
         r"(\S+?):(\d+) \[([^\]]+)\] (\S+) ([^/\s]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) (\+?\d+) "
         r"(\S+) (\S+) (\S{4}) (\d+)/(\d+)/(\d+)/(\d+)/(\+?\d+) (\d+)/(\d+)"
-        r"(?: \{([^}]*)\})?(?: \{([^}]*)\})? \"((?:[^\"\\]|\\.)*)\"?(?: (.*))?"
+        r'(?: \{([^}]*)\})?(?: \{([^}]*)\})? "([^"\\]*+(?:\\.[^"\\]*+)*+)"?(?: (.*))?'
     ),
     ("client_ip", "client_port", "accept_date", "frontend_name", "backend_name", "server_name", "TR", "Tw", "Tc",
      "Tr", "Ta", "status_code", "bytes_read", "captured_request_cookie", "captured_response_cookie",

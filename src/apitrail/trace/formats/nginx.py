@@ -179,7 +179,7 @@ def _value_pattern(var: str, before: str, after: str, json_mode: bool, at_end: b
     if not nxt:  # two variables back to back: only a lazy match can split them
         return ".*?"
     if json_mode and nxt == '"':
-        return r'(?:[^"\\]|\\.)*'
+        return r'[^"\\]*+(?:\\.[^"\\]*+)*+'
     if nxt == " " and _SPACEY.fullmatch(var):
         return ".*?"
     return "[^" + re.escape(nxt) + "]*"
