@@ -38,6 +38,24 @@ AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protec
 
 
 @dataclass
+class Exemptions:
+    """Requests a before_request hook lets through before it checks anything (allow-lists)."""
+
+    endpoints: set[str] = field(default_factory=set)  # "login", "auth.login"
+    blueprints: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)  # path prefixes
+    only_endpoints: set[str] | None = None  # the hook checks only these endpoints
+
+    def exempts(self, endpoint: str, blueprints: list[str], path: str) -> bool:
+        names = {endpoint, endpoint.rsplit(".", 1)[-1]}
+        if self.only_endpoints is not None and not (names & self.only_endpoints):
+            return True
+        if names & self.endpoints or set(blueprints) & self.blueprints:
+            return True
+        return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in self.paths if p)
+
+
+@dataclass
 class AuthSource:
     """One contribution to a route's auth: its strength and where it came from."""
 
@@ -45,6 +63,7 @@ class AuthSource:
     evidence: list[Evidence] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     note: str = ""  # e.g. decorator placed above the route decorator
+    exempt: Exemptions | None = None  # hooks only
 
 
 def _strings(e: Expr) -> list[str]:
@@ -283,7 +302,54 @@ class FlaskAuth:
         roles = list(v.roles) + [r for s in enforced for r in s.roles]
         ev = [Evidence(file, line, "before-request-hook", f"{where}: {func.name}")] + body_ev[:3]
         ev += [e for s in enforced for e in s.evidence[:2]]
-        return AuthSource("role" if role else "authn", ev, roles if role else [])
+        return AuthSource("role" if role else "authn", ev, roles if role else [], exempt=self._exemptions(module, func))
+
+    def _literals(self, module: PyModule, e: Expr) -> set[str]:
+        """String literals in a condition, with names bound to literal collections resolved."""
+        out: set[str] = set()
+        stack = [e]
+        while stack:
+            cur = stack.pop()
+            if cur.kind == "str" and isinstance(cur.value, str):
+                out.add(cur.value)
+            elif cur.kind in ("name", "attr") and cur.name and not cur.name.startswith("request"):
+                sym = self.index.resolve(module, cur.name)
+                if sym is not None and sym.kind == "assign" and sym.assign is not None:
+                    v = sym.assign.value
+                    if v.kind in ("list", "tuple", "set"):
+                        out.update(a.value for a in v.args if a.kind == "str" and isinstance(a.value, str))
+            stack.extend(cur.args)
+            stack.extend(cur.kwargs.values())
+            if cur.func is not None:
+                stack.append(cur.func)
+        return out
+
+    def _exemptions(self, module: PyModule, func: FunctionDef) -> Exemptions | None:
+        """Allow-lists: ``if request.endpoint in PUBLIC: return`` or ``if request.endpoint not in OPEN and ...: 401``."""
+        ex = Exemptions()
+        found = False
+        for br in func.body.branches:
+            cond = br.condition.text
+            if not re.search(r"request\.(endpoint|path|blueprint|url_rule)", cond):
+                continue
+            rejects = any(UNAUTH_STATUS.search(x.text) or "redirect" in x.text
+                          for x in [*br.raises, *br.returns, *br.calls])
+            negated = bool(re.search(r"\bnot in\b|!=", cond))
+            lits = self._literals(module, br.condition)
+            if not lits:
+                continue
+            found = True
+            paths = {x for x in lits if x.startswith("/")}
+            names = lits - paths
+            if rejects and not negated:
+                ex.only_endpoints = (ex.only_endpoints or set()) | names  # only the listed endpoints are checked
+                continue
+            ex.paths |= paths
+            if "request.blueprint" in cond and "request.endpoint" not in cond:
+                ex.blueprints |= names
+            else:
+                ex.endpoints |= names
+        return ex if found else None
 
     def _issues_credentials(self, module: PyModule, func: FunctionDef) -> bool:
         """The handler (or a helper it calls) verifies a password or logs the caller in / issues a token."""

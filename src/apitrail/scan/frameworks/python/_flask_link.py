@@ -98,6 +98,11 @@ def _def_scope(qualname: str) -> str:
     return "<module>"
 
 
+def _kw_str(call: Expr, key: str) -> str:
+    e = call.kw(key)
+    return str(e.value) if e is not None and e.kind == "str" else ""
+
+
 def _str_list(e: Expr | None) -> list[str] | None:
     if e is None:
         return None
@@ -382,7 +387,9 @@ class FlaskLinker:
             rule = self.paths.eval(m, d.arg(0) or d.kw("rule"), scope=scope)
             methods, mreason = self._methods(d.kw("methods"), self.d.ROUTE_DECORATORS.get(d.last))
             for n in nodes:
-                self._emit(n, rule, methods, mreason, f.name, m.path, d.line, m.path, f.line, sources)
+                ep_e = d.kw("endpoint")
+                ep = str(ep_e.value) if ep_e is not None and ep_e.kind == "str" else f.name
+                self._emit(n, rule, methods, mreason, f.name, m.path, d.line, m.path, f.line, sources, ep)
 
     def _class_routes(self, m: PyModule, c: ClassDef) -> None:
         scope = _def_scope(c.qualname)
@@ -394,7 +401,10 @@ class FlaskLinker:
             rules = [a for a in d.args if a.kind != "star"] or ([rule_kw] if rule_kw is not None else [])
             for n in nodes:
                 for r in rules:
-                    self._class_view(n, m, c, self.paths.eval(m, r, scope=scope), m.path, d.line, d.kw("methods"))
+                    ep_e = d.kw("endpoint")
+                    ep = str(ep_e.value) if ep_e is not None and ep_e.kind == "str" else c.name.lower()
+                    self._class_view(n, m, c, self.paths.eval(m, r, scope=scope), m.path, d.line, d.kw("methods"),
+                                     endpoint=ep)
 
     def _route_call(self, m: PyModule, call: Expr, scope: str) -> None:
         """``app.route("/x", methods=[...])(view)``: the decorator applied by hand."""
@@ -501,7 +511,10 @@ class FlaskLinker:
             sym = self.index.resolve(m, view.base) if view.base else None
             if sym is not None and sym.kind == "class" and sym.cls is not None:
                 for n in nodes:
-                    self._class_view(n, sym.module, sym.cls, rule, m.path, call.line, call.kw("methods"), sources)
+                    name_e = view.arg(0) or view.kw("name")
+                    ep = str(name_e.value) if name_e is not None and name_e.kind == "str" else ""
+                    self._class_view(n, sym.module, sym.cls, rule, m.path, call.line, call.kw("methods"), sources,
+                                     endpoint=ep)
             return
         sym = self.index.resolve(m, view.name) if view.name else None
         if sym is None and view.name:
@@ -572,7 +585,7 @@ class FlaskLinker:
         return [(k.upper(), v[0], v[1]) for k, v in found.items()]
 
     def _class_view(self, n: Node, m: PyModule, c: ClassDef, rule: PathValue, file: str, line: int,
-                    methods_e: Expr | None = None, extra: list[AuthSource] | None = None) -> None:
+                    methods_e: Expr | None = None, extra: list[AuthSource] | None = None, endpoint: str = "") -> None:
         extra = list(extra or [])
         # auth decorators written on the view class wrap every method (route decorators are skipped)
         for d in c.decorators:
@@ -623,7 +636,8 @@ class FlaskLinker:
             inline = self.auth.inline(fm, f)
             if inline is not None:
                 sources.append(inline)
-            self._emit(n, rule, [meth], "", f"{c.name}.{f.name}", file, line, fm.path, f.line, sources)
+            self._emit(n, rule, [meth], "", f"{c.name}.{f.name}", file, line, fm.path, f.line, sources,
+                       endpoint or c.name.lower())
 
     def _resource_call(self, m: PyModule, call: Expr, scope: str) -> None:
         """api.add_resource(Res, '/a', '/b') or a project wrapper whose body calls *.add_resource."""
@@ -633,7 +647,7 @@ class FlaskLinker:
         if call.last == "add_resource":
             res = call.arg(0)
             rules = [self.paths.eval(m, a, scope=scope) for a in call.args[1:] if a.kind != "star"]
-            self._resources(nodes, m, res, rules, m.path, call.line)
+            self._resources(nodes, m, res, rules, m.path, call.line, _kw_str(call, "endpoint"))
             return
         n0 = nodes[0]
         if n0.cls is None or n0.cls_module is None:
@@ -651,7 +665,7 @@ class FlaskLinker:
             return
         res, rules = self._bind_wrapper(m, scope, call, wm, wf, inner)
         if res is not None:
-            self._resources(nodes, m, res, rules, m.path, call.line)
+            self._resources(nodes, m, res, rules, m.path, call.line, _kw_str(call, "endpoint"))
 
     def _bind_wrapper(self, m: PyModule, scope: str, call: Expr, wm: PyModule, wf: FunctionDef,
                       inner: Expr) -> tuple[Expr | None, list[PathValue]]:
@@ -695,7 +709,7 @@ class FlaskLinker:
         return res, rules
 
     def _resources(self, nodes: list[Node], m: PyModule, res: Expr | None, rules: list[PathValue], file: str,
-                   line: int) -> None:
+                   line: int, endpoint: str = "") -> None:
         if res is None or not res.name:
             return
         sym = self.index.resolve(m, res.name)
@@ -703,7 +717,7 @@ class FlaskLinker:
             return
         for n in nodes:
             for r in rules:
-                self._class_view(n, sym.module, sym.cls, r, file, line)
+                self._class_view(n, sym.module, sym.cls, r, file, line, endpoint=endpoint or sym.cls.name.lower())
 
     # -- emit -----------------------------------------------------------------------------------------------
     def _node_decorators(self, n: Node) -> list[AuthSource]:
@@ -715,16 +729,27 @@ class FlaskLinker:
         return out
 
     def _emit(self, n: Node, rule: PathValue, methods: list[str], mreason: str, handler: str, file: str,
-              line: int, hfile: str, hline: int, sources: list[AuthSource]) -> None:
+              line: int, hfile: str, hline: int, sources: list[AuthSource], endpoint: str = "") -> None:
         if n.framework not in self.d.EMITS:
             return
         for ch in self.chains(n):
-            inherited: list[AuthSource] = list(self.global_hooks)
+            path = normalise(join_rule(ch.prefix.text, rule.text))
+            bps = [str(x.ctor.args[0].value) for x in reversed(ch.nodes)
+                   if x.kind == "blueprint" and x.ctor.args and x.ctor.args[0].kind == "str"]
+            ep = ".".join([*bps, endpoint or handler.split(".")[-1]])
+            inherited: list[AuthSource] = []
+            hooks = list(self.global_hooks) + [h for node in reversed(ch.nodes) for h in node.hooks]
+            for h in hooks:
+                if h.exempt is not None and h.exempt.exempts(ep, bps, path):
+                    first = h.evidence[0]
+                    inherited.append(AuthSource("none", [Evidence(first.file, first.line, "hook-exemption",
+                                                                  f"{first.detail} lets {ep} through")],
+                                                note="exempt"))
+                else:
+                    inherited.append(h)
             for node in reversed(ch.nodes):
-                inherited.extend(node.hooks)
                 inherited.extend(self._node_decorators(node))
             auth = combine(inherited + sources)
-            path = normalise(join_rule(ch.prefix.text, rule.text))
             reasons = [r for r in (ch.prefix.reason, rule.reason, mreason) if r]
             for meth in methods:
                 if meth in ("HEAD", "OPTIONS") and len(methods) > 1:
