@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
 from apitrail.trace.formats._template_utils import (
     Applier,
+    CompiledTemplate,
     Record,
     apply_request_line,
     host_of,
@@ -107,35 +108,34 @@ ALB_FIELDS: tuple[tuple[str, Applier | None], ...] = (
 )
 
 
+_QUOTED = r'("[^"\\]*+(?:\\.[^"\\]*+)*+"|-)'
+
+
 class IndexedFields:
-    """A space-separated log whose fields are known by position (ELB family)."""
+    """A space-separated log whose fields are known by position (ELB family), compiled to one regex: the first
+    ``min_fields`` fields are required, later ones optional in order, anything after them lands in ``raw.trailing``
+    (AWS adds fields at the end over time)."""
 
     def __init__(self, fields: Sequence[tuple[str, Applier | None]], min_fields: int, what: str,
-                 finish: Callable[[Record], None] | None = None) -> None:
-        self.names = tuple(n for n, _ in fields)
-        self.appliers = tuple(a for _, a in fields)
-        self.min_fields = min_fields
+                 finish: Callable[[Record], None] | None = None, quoted: frozenset[str] = frozenset()) -> None:
         self.what = what
-        self.finish = finish
+        pats = [_QUOTED if name in quoted else r"(\S+)" for name, _ in fields]
+        tail = r"(?: (.*))?"
+        for pat in reversed(pats[min_fields:]):
+            tail = f"(?: {pat}{tail})?"
+        regex = re.compile(" ".join(pats[:min_fields]) + tail, re.DOTALL)
+        names = tuple(n for n, _ in fields) + ("trailing",)
+        appliers = tuple(a for _, a in fields) + (None,)
+        quoted_groups = frozenset(i for i, (name, _) in enumerate(fields) if name in quoted)
+        self.template = CompiledTemplate(regex, names, appliers, finish=finish, label=what, quoted=quoted_groups)
 
     def parse(self, line: str) -> Record | None:
         line = strip_eol(line)
-        if not line.strip():
-            return None
-        values = tokens(line)
-        if len(values) < self.min_fields:
-            raise Reject(f"{self.what} line has {len(values)} fields, expected at least {self.min_fields}")
-        names = self.names
-        raw: dict[str, str | None] = {}
-        rec: Record = {"raw": raw}
-        for i, v in enumerate(values):
-            raw[names[i] if i < len(names) else f"field_{i}"] = v
-        for i, v in enumerate(values[: len(names)]):
-            apply = self.appliers[i]
-            if apply is not None and v and v != "-":
-                apply(rec, v)
-        if self.finish is not None:
-            self.finish(rec)
+        rec = self.template.parse(line)
+        if rec is None:
+            if not line.strip():
+                return None
+            raise Reject(f"line does not match the {self.what} access log format")
         return rec
 
     def valid(self, line: str) -> bool:
@@ -145,7 +145,7 @@ class IndexedFields:
             return False
 
 
-def _seconds_sum(raw: dict[str, str | None], keys: Sequence[str]) -> float | None:
+def _seconds_sum(raw: dict[str, str], keys: Sequence[str]) -> float | None:
     total, seen = 0.0, False
     for k in keys:
         v = raw.get(k)
@@ -164,6 +164,8 @@ def _alb_finish(rec: Record) -> None:
     assert isinstance(raw, dict)
     if raw.get("type") not in _ALB_TYPES:
         raise Reject("first field is not an ALB listener type")
+    if not _ISO_Z.fullmatch(raw.get("time", "")):
+        raise Reject("time field is not an ISO 8601 UTC time")
     duration = _seconds_sum(raw, ("request_processing_time", "target_processing_time", "response_processing_time"))
     if duration is not None:
         rec["duration"] = duration
@@ -175,8 +177,12 @@ def _alb_finish(rec: Record) -> None:
         rec["authz.policy"] = "waf"
 
 
+_ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
 _ALB_TYPES = frozenset({"http", "https", "h2", "grpcs", "ws", "wss"})
-ALB = IndexedFields(ALB_FIELDS, 16, "ALB", _alb_finish)
+ALB = IndexedFields(ALB_FIELDS, 16, "ALB", _alb_finish, frozenset({
+    "request", "user_agent", "trace_id", "domain_name", "chosen_cert_arn", "actions_executed", "redirect_url",
+    "error_reason", "target:port_list", "target_status_code_list", "classification", "classification_reason",
+    "transformed_host", "transformed_uri", "request_transform_status"}))
 
 
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:

@@ -54,7 +54,7 @@ def _finish(rec: Record) -> None:
         rec["duration"] = duration
 
 
-CLB = IndexedFields(CLB_FIELDS, 11, "CLB", _finish)
+CLB = IndexedFields(CLB_FIELDS, 11, "CLB", _finish, frozenset({"request", "user_agent"}))
 
 
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
