@@ -123,7 +123,8 @@ PREFILTER = (
     r"|private|akia|asia|aiza|gh[pousr]_|github_pat|xox[abprs]-|k_live_|glpat-|accountkey|authorization"
     r"|password|passwd|secret|signature|sig=)"
 )
-_PREFILTER_RE = re.compile(PREFILTER)
+# Python side: lower-case first and search without (?i), an order of magnitude faster with this many branches
+_PREFILTER_RE = re.compile(PREFILTER.removeprefix("(?i)"))
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Leak:
         return value[self.start:self.end]
 
 
+@lru_cache(maxsize=4096)
 def _field_kind(field: str) -> str | None:
     segs = [s.lower() for s in re.split(r"[.\[\]/]", field) if s]
     if not segs:
@@ -171,7 +173,7 @@ def find_leaks(field: str, value: str) -> list[Leak]:
     """Every secret-shaped span in one raw field value (field-name rules plus value shapes)."""
     if not value or value.strip().lower() in _PLACEHOLDERS or is_fingerprint(value.strip()):
         return []
-    if not _PREFILTER_RE.search(value) and _field_kind(field) is None:
+    if not _PREFILTER_RE.search(value.lower()) and _field_kind(field) is None:
         return []
     leaks: list[Leak] = []
     taken: list[tuple[int, int]] = []
@@ -239,7 +241,7 @@ def field_kind(field: str) -> str | None:
 
 
 def prefilter_hit(text: str) -> bool:
-    return bool(_PREFILTER_RE.search(text))
+    return bool(_PREFILTER_RE.search(text.lower()))
 
 
 def shapes_in(text: str) -> Iterable[str]:

@@ -183,7 +183,11 @@ def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, A
     raw: dict[str, Any] = rec.get("raw") or {}
     known = _known_secrets(rec)
     leaks: list[Leak] = []
-    for key, value in raw.items():
+    # one prefilter pass over every key and value: most lines carry nothing secret-shaped
+    parts = [f"{k}\n{v}" for k, v in raw.items()]
+    parts.extend(f"{k}\n{v}" for k, v in rec.items() if isinstance(v, str) and k != "raw")
+    secretish = bool(known) or prefilter_hit("\n".join(parts))
+    for key, value in raw.items() if secretish else ():
         if value is None:
             continue
         text = value if isinstance(value, str) else str(value)
@@ -346,23 +350,26 @@ def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, A
         row["upstream.status_codes"] = str(rec["in.upstream_status"]).strip()
 
     # canonical string values must not carry secrets either (a JWT in a path, a key in a user agent)
-    for name in _STRING_FIELDS:
+    for name in _STRING_FIELDS if secretish else ():
         val = row[name]
         if isinstance(val, str) and name not in _NO_SCAN and prefilter_hit(val):
             row[name] = redact_value(name, val)[0]
-    for name in _LIST_FIELDS:
+    for name in _LIST_FIELDS if secretish else ():
         vals = row[name]
         if vals:
             row[name] = [redact_value(name, v)[0] if prefilter_hit(v) else v for v in vals]
 
     source_obj = rec.get("in.raw_json")
     if isinstance(source_obj, dict):
-        red = _redact_json(source_obj, "", known)
+        red = _redact_json(source_obj, "", known) if secretish else source_obj
         row["raw.unmapped"] = json.dumps(red, separators=(",", ":"), ensure_ascii=False)
         row["schema.source_fingerprint"] = source_fingerprint(list(source_obj.keys()))
     else:
-        clean = {str(k): redact_value(str(k), _redact_known(v if isinstance(v, str) else str(v), known))[0]
-                 for k, v in raw.items() if v is not None}
+        if secretish:
+            clean = {str(k): redact_value(str(k), _redact_known(v if isinstance(v, str) else str(v), known))[0]
+                     for k, v in raw.items() if v is not None}
+        else:
+            clean = {str(k): v if isinstance(v, str) else str(v) for k, v in raw.items() if v is not None}
         row["raw.unmapped"] = json.dumps(clean, separators=(",", ":"), ensure_ascii=False)
         row["schema.source_fingerprint"] = source_fingerprint(list(raw.keys()))
     return row, leaks

@@ -29,6 +29,25 @@ def from_epoch(num: float | int) -> datetime | None:
         return None
 
 
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                        "Dec"), start=1)}
+_CLF_FAST = re.compile(r"(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
+
+
+def _clf_fast(text: str) -> datetime | None:
+    """The common CLF form without strptime (which costs ~10x more per line)."""
+    m = _CLF_FAST.fullmatch(text)
+    if m is None or m.group(2) not in _MONTHS:
+        return None
+    d, mon, y, hh, mm, ss, sign, oh, om = m.groups()
+    try:
+        local = datetime(int(y), _MONTHS[mon], int(d), int(hh), int(mm), int(ss), tzinfo=UTC)
+    except ValueError:
+        return None
+    offset = timedelta(hours=int(oh), minutes=int(om))
+    return local - offset if sign == "+" else local + offset
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """datetime, epoch number or digits, ISO 8601, CLF, ``YYYY-MM-DD HH:MM:SS`` (UTC) or OpenSSL form -> UTC."""
     if value is None or isinstance(value, bool):
@@ -44,6 +63,9 @@ def parse_timestamp(value: object) -> datetime | None:
         if _DIGITS.fullmatch(text):
             return from_epoch(float(text) if "." in text else int(text))
         if _CLF.fullmatch(text):
+            fast = _clf_fast(text)
+            if fast is not None:
+                return fast
             fmt = "%d/%b/%Y:%H:%M:%S" + (".%f" if "." in text.split(" ")[0] else "") + (" %z" if " " in text else "")
             dt = datetime.strptime(text, fmt)
             return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
