@@ -15,7 +15,7 @@ from apitrail.scan.frameworks.python._django_settings import UNKNOWN, DjangoSett
 from apitrail.scan.frameworks.python._django_urls import RouterRef, UrlWalker
 from apitrail.scan.frameworks.python._drf_perms import PermissionAnalyzer
 from apitrail.scan.lang.python import ClassDef, Expr, PyModule
-from apitrail.scan.model import Evidence, Route
+from apitrail.scan.model import AuthRequirement, Evidence, Route
 
 if TYPE_CHECKING:
     from apitrail.scan.frameworks.python.django import Django
@@ -152,10 +152,24 @@ class Linker:
                 walker.walk(m)
         routes: list[Route] = []
         for entry in walker.entries:
-            routes.extend(self.plugin.entry_routes(self, entry))
+            routes.extend(self._guarded(lambda e=entry: self.plugin.entry_routes(self, e), entry.path,
+                                        entry.module, entry.line))
         for mount in walker.mounts:
-            routes.extend(self.plugin.router_routes(self, mount))
+            routes.extend(self._guarded(lambda m=mount: self.plugin.router_routes(self, m), mount.prefix,
+                                        mount.module, mount.line))
         return self._dedupe(routes)
+
+    def _guarded(self, fn: Any, path: str, mod: PyModule, line: int) -> list[Route]:
+        """One pattern that cannot be linked must not cost the whole URL tree: keep it as a partial route."""
+        try:
+            got: list[Route] = fn()
+            return got
+        except (RecursionError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            reason = f"linker error: {type(exc).__name__}"
+            return [Route("ANY", "/" + path.lstrip("/") if path.strip("/") else "/{unresolved}", mod.path, line,
+                          "?", self.plugin.name, AuthRequirement("unknown", [], [Evidence(mod.path, line, "linker",
+                                                                                          reason)]),
+                          True, reason)]
 
     def _is_urlconf(self, m: PyModule) -> bool:
         return any(a.scope == "<module>" and a.target == "urlpatterns" for a in m.assigns)

@@ -108,11 +108,22 @@ class UrlWalker:
         self.included: set[str] = set()  # module paths reached through include()
         self._stack: list[tuple[str, str]] = []
         self._bind: dict[tuple[str, str], list[tuple[Expr, PyModule]]] = {}
+        self._var_memo: dict[tuple[str, str], list[tuple[Expr, PyModule]] | None] = {}
         self.visits = 0
 
     # -- variables --------------------------------------------------------------------------------------
     def var_items(self, mod: PyModule, name: str, depth: int) -> list[tuple[Expr, PyModule]] | None:
-        """Fold a module-level list variable; None when the module never binds it."""
+        """Fold a module-level list variable; None when the module never binds it (memoised; cycles -> [])."""
+        key = (mod.path, name)
+        if key in self._var_memo:
+            hit = self._var_memo[key]
+            return list(hit) if hit is not None else None
+        self._var_memo[key] = []  # in progress: a cycle sees an empty list
+        got = self._fold_var(mod, name, depth)
+        self._var_memo[key] = got
+        return list(got) if got is not None else None
+
+    def _fold_var(self, mod: PyModule, name: str, depth: int) -> list[tuple[Expr, PyModule]] | None:
         events: list[tuple[int, int, str, Expr]] = []
         for a in mod.assigns:
             if a.scope == "<module>" and a.target == name:
