@@ -83,7 +83,8 @@ def analyze_scenario(directory: Path, engine: str = "duckdb") -> list[dict[str, 
     ing = truth.get("ingest") or {}
     log_format = [spec.replace(":@", f":@{directory}/") for spec in ing.get("log_format") or []]
     records, _ = analyze_paths([str(p) for p in log_files(directory)], log_format=log_format,
-                               layer=list(ing.get("layer") or []), engine=engine)
+                               layer=list(ing.get("layer") or []), format_name=list(ing.get("format_name") or []),
+                               engine=engine)
     prefix = str(directory) + "/"
     for r in records:
         for h in r["hops"]:

@@ -11,8 +11,8 @@ Per request group (SQL over ``t_hc``, the classified hops):
   or a backend's peer address is outside the configured gateway sources.
 * ``missing_identity:<layer>:<field>``: a shallower hop of the same request logged the identity field, this
   deeper hop (gateway, mesh or backend) did not. The per-layer null rates are in the summary (identity coverage).
-* ``schema_drift``: the hop's key-set fingerprint (``schema.source_fingerprint``) differs from the usual one of
-  its source file, or its trace id arrives in a different encoding/key family (``trace.source``) than the rest of
+* ``schema_drift``: the hop's key-set fingerprint (``schema.source_fingerprint``) belongs to a later "era" of its
+  source file (one key set stops, another starts, each seen at least twice: a deploy changed the keys), or its trace id arrives in a different encoding/key family (``trace.source``) than the rest of
   its file. Teams that consistently use different keys for the same concept (``traceId`` vs ``otelTraceID``)
   are reported once per layer in the summary notes, not on every request.
 
@@ -169,15 +169,18 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
                   ON c.g = f.g
                 WHERE c.layer IN {layers} AND c.depth > f.fd AND NOT {pres}"""
         )
+    # A source's key set drifts when one key-set fingerprint stops and another starts (a deploy), not when
+    # optional keys come and go line by line: look for two "eras" A then B, each seen at least twice.
+    fp = q("schema.source_fingerprint")
     run.create(
-        "t_fpmode",
-        f"""
-        SELECT file, fp FROM (
-            SELECT file, {q('schema.source_fingerprint')} AS fp,
-                   row_number() OVER (PARTITION BY file ORDER BY count(*) DESC, {q('schema.source_fingerprint')}) AS rn
-            FROM t_hc WHERE {q('schema.source_fingerprint')} IS NOT NULL
-            GROUP BY file, {q('schema.source_fingerprint')}) x WHERE rn = 1
-        """,
+        "t_fpstat",
+        f"""SELECT file, {fp} AS fp, count(*) AS n, min(line) AS first_line, max(line) AS last_line FROM t_hc
+            WHERE {fp} IS NOT NULL GROUP BY file, {fp}""",
+    )
+    run.create(
+        "t_fpdrift",
+        """SELECT DISTINCT b.file, b.fp FROM t_fpstat b JOIN t_fpstat a ON a.file = b.file AND a.fp <> b.fp
+           WHERE a.last_line < b.first_line AND a.n >= 2 AND b.n >= 2""",
     )
     run.create(
         "t_tsmode",
@@ -191,9 +194,9 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
     )
     parts.append(
         f"""SELECT c.g, 'schema_drift' AS spot FROM t_hc c
-            LEFT JOIN t_fpmode m ON c.file = m.file
+            LEFT JOIN t_fpdrift m ON c.file = m.file AND c.{fp} = m.fp
             LEFT JOIN t_tsmode t ON c.file = t.file
-            WHERE (c.{q('schema.source_fingerprint')} IS NOT NULL AND c.{q('schema.source_fingerprint')} <> m.fp)
+            WHERE m.fp IS NOT NULL
                OR (c.tsrc IS NOT NULL AND lower(c.tsrc) <> 'absent' AND lower(c.tsrc) <> t.ts_src)"""
     )
     run.create("t_bs", "SELECT DISTINCT g, spot FROM (" + " UNION ALL ".join(parts) + ") u")

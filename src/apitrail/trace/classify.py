@@ -376,7 +376,7 @@ def classify(run: Runner) -> None:
     run.create(
         "t_hc",
         f"""
-        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts, dir_rank, file, line) AS depth,
+        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts ASC NULLS LAST, dir_rank, file, line) AS depth,
                {token_ok} AS token_ok
         FROM t_hc0 x
         """,

@@ -39,6 +39,14 @@ PLACEHOLDERS: tuple[str, ...] = ("-", "", "0", "null", "none", "nil", "undefined
 HEADER_TRACE_SOURCES: tuple[str, ...] = ("w3c", "b3", "b3single", "xray", "gcp", "otel")
 """Trace-id provenances that come from a trace header or a tracer, so the value certainly is a trace id."""
 
+EXTRA_KEYS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
+    (("kong",), ("request", "headers", "x-request-id"), "request_id"),
+    (("kong",), ("request", "headers", "x-amz-cf-id"), "edge_id"),
+    (("kong",), ("request", "headers", "cf-ray"), "edge_id"),
+)
+"""Second ids a source logs besides the one in ``http.request.id`` (product family, JSON path in ``raw.unmapped``,
+kind). Kong logs its own request id *and* the ``x-request-id`` the proxy in front of it sent."""
+
 JOIN_KINDS: tuple[str, ...] = ("trace_id", "request_id", "heuristic", "none")
 """Values of the ``join`` member of the trace output."""
 
@@ -121,6 +129,15 @@ def build_hop_table(run: Runner, source: str = "hops") -> int:
     return int(run.scalar("SELECT count(*) FROM t_h"))
 
 
+def _extra_key_sql(run: Runner, products: tuple[str, ...], path: tuple[str, ...], kind: str) -> str:
+    from apitrail.trace.classify import product_sql
+
+    d = run.dialect
+    v = d.json_path(d.q("raw.unmapped"), path)
+    return (f" UNION ALL SELECT hop_id, '{kind}' AS kind, {_norm_key(v)} AS k FROM t_h "
+            f"WHERE {product_sql(products, d)} AND {_valid_key(v)}")
+
+
 def build_keys(run: Runner, opts: CorrelateOptions) -> tuple[int, int]:
     """Create ``t_keys`` (hop_id, kind, k) and ``t_edges`` (the keys that join 2..max_fanout hops).
 
@@ -153,7 +170,7 @@ def build_keys(run: Runner, opts: CorrelateOptions) -> tuple[int, int]:
         UNION ALL SELECT hop_id, 'request_id' AS kind, rid AS k FROM t_h WHERE rid IS NOT NULL
         UNION ALL SELECT hop_id, 'edge_id' AS kind, eid AS k FROM t_h WHERE eid IS NOT NULL
         UNION ALL SELECT hop_id, 'message_id' AS kind, mid AS k FROM t_h WHERE mid IS NOT NULL
-        """,
+        """ + "".join(_extra_key_sql(run, products, path, kind) for products, path, kind in EXTRA_KEYS),
     )
     run.create(
         "t_keycount",
@@ -290,7 +307,8 @@ def correlate(run: Runner, source: str = "hops", opts: CorrelateOptions | None =
             UNION ALL SELECT b_g AS hop_id, concat('heuristic:', CAST(a_id AS STRING)) AS k FROM t_hedges
             """,
         )
-        stats.iterations += propagate(run, "t_edges2", "t_lbl", opts)
+        run.create("t_lbl_seed", "SELECT hop_id, g FROM t_lbl")
+        stats.iterations += propagate(run, "t_edges2", "t_lbl_seed", opts)
     run.create(
         "t_hg",
         """

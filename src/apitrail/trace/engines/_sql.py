@@ -36,6 +36,14 @@ class Dialect:
             return f"get_json_object({expr}, '$.{key}')"
         return f"json_extract_string({expr}, '$.\"{key}\"')"
 
+    def json_path(self, expr: str, keys: tuple[str, ...]) -> str:
+        """A nested string member of a JSON text column; keys may contain dots and dashes."""
+        if self.name == "spark":
+            path = "$" + "".join(f"['{k}']" for k in keys)
+            return f"get_json_object({expr}, {lit(path, self)})"
+        path = "$" + "".join(f'."{k}"' for k in keys)
+        return f"json_extract_string({expr}, {lit(path, self)})"
+
     def list_len(self, expr: str) -> str:
         if self.name == "spark":
             # NOTE: size(NULL) is -1 in Spark unless ANSI mode; clamp so both engines give 0.

@@ -85,13 +85,12 @@ class SparkRunner:
         self.spark = spark
         self._frames: dict[str, Any] = {}
 
-    # Tables rebuilt in the propagation loop must cut their lineage; the rest are cached lazily.
-    CHECKPOINTED = frozenset({"t_lbl", "t_lbl_next", "t_klbl", "t_h", "t_hc", "t_keys", "t_edges", "t_hg"})
-
     def create(self, name: str, select_sql: str) -> None:
         try:
             df = self.spark.sql(select_sql)
-            df = df.localCheckpoint(eager=True) if name in self.CHECKPOINTED else df.cache()
+            # NOTE: every work table is materialised: lazily cached views that self-join across replaced views
+            # trip Spark's attribute binding ("key not found: hop_id#n").
+            df = df.localCheckpoint(eager=True)
             df.createOrReplaceTempView(name)
             self._frames[name] = df
         except Exception as exc:  # noqa: BLE001
