@@ -34,6 +34,11 @@ ROLE_WORDS = re.compile(r"\b(is_superuser|is_admin|is_staff|role|roles|permissio
 REJECT_CALLS = frozenset({"abort", "HTTPException", "Forbidden", "Unauthorized", "PermissionDenied",
                           "NotAuthenticated", "AuthenticationFailed", "HTTPUnauthorized", "HTTPForbidden",
                           "StarletteHTTPException", "AuthenticationError", "AuthorizationError"})
+# exception classes whose name says they reject the caller (project or library classes, e.g. fastcrud's
+# ForbiddenException), wherever the word sits in the class name
+REJECT_CLASS_WORDS = re.compile(r"Unauthori[sz]ed|Forbidden|PermissionDenied|NotAuthenticated|Unauthenticated|"
+                                r"NotAuthorized|AccessDenied|InvalidCredential|InsufficientScope|"
+                                r"InsufficientPermission|NotPermitted")
 LOGIN_REDIRECT = re.compile(r"login|signin|sign_in", re.I)
 
 
@@ -63,6 +68,8 @@ def _is_reject(e: Expr) -> bool:
         if last in ("abort", "HTTPException", "StarletteHTTPException"):
             return bool(UNAUTH_STATUS.search(e.text))
         return True
+    if last[:1].isupper() and REJECT_CLASS_WORDS.search(last):
+        return True  # ForbiddenException, UnauthorizedError, InvalidCredentialException, InsufficientScopeError
     return bool(e.kind == "call" and UNAUTH_STATUS.search(e.text) and "status" in e.text.lower())
 
 
