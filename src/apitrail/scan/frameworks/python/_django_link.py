@@ -93,9 +93,14 @@ class Linker:
         self._router_memo[key] = None
         sym = self.index.resolve(mod, e.name)
         ref: RouterRef | None = None
-        if sym is not None and sym.kind == "assign" and sym.assign is not None and sym.assign.value.kind == "call":
+        if sym is not None and sym.kind == "assign" and sym.assign is not None:
             val = sym.assign.value
-            if self.plugin.is_router_class(self, sym.module, val):
+            if val.kind == "other" and len(val.args) == 3:
+                # router = DefaultRouter() if settings.DEBUG else SimpleRouter(): the else branch (production)
+                alts = [val.args[2], val.args[0]]
+                val = next((a for a in alts if a.kind == "call" and self.plugin.is_router_class(self, sym.module, a)),
+                           val)
+            if val.kind == "call" and self.plugin.is_router_class(self, sym.module, val):
                 ref = RouterRef(sym.module, sym.name, val, sym.assign.line)
         elif sym is None and "." not in e.name:
             # router created inside a function (get_urls()): function-level constructor assignment

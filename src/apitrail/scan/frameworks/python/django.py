@@ -142,8 +142,16 @@ class Django(FrameworkPlugin):
                 for r in got:
                     r.file, r.line = entry.module.path, entry.line
                 return got
+        if target is not None and target.kind == "unresolved" and target.external:
+            lib = self.library_view_routes(link, entry, target.external)
+            if lib is not None:
+                return lib
         return [self.route(link, entry, "ANY", view.text[:80] or "?", AuthRequirement("unknown", [], [
             Evidence(mod.path, entry.line, "unresolved-view", f"view {view.text[:80]} not resolved")]), None, None)]
+
+    def library_view_routes(self, link: Linker, entry: Entry, qual: str) -> list[Route] | None:
+        """A view function imported from a library (``obtain_auth_token``); None when not known."""
+        return None
 
     def unwrap(self, view: Expr) -> tuple[Expr, list[Expr]]:
         """``login_required(V.as_view())`` / ``cache_page(60)(v)`` -> (view, [wrappers outermost first])."""

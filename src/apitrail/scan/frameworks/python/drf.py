@@ -108,6 +108,14 @@ class DRF(Django):
         "TokenBlacklistView"})
     """Library views that set ``permission_classes = ()`` themselves (login/token endpoints)."""
 
+    LIBRARY_VIEW_FUNCS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "rest_framework.authtoken.views.obtain_auth_token": ("POST",),
+        "rest_framework_jwt.views.obtain_jwt_token": ("POST",),
+        "rest_framework_jwt.views.refresh_jwt_token": ("POST",),
+        "rest_framework_jwt.views.verify_jwt_token": ("POST",),
+    }
+    """Library view functions (credential exchange endpoints: public by design) and their methods."""
+
     ACTION_DECORATORS: ClassVar[dict[str, bool | None]] = {"action": None, "detail_route": True, "list_route": False}
     """Extra-action decorators: name -> detail (None: read the ``detail=`` argument)."""
 
@@ -480,6 +488,13 @@ class DRF(Django):
                 out.append(self.route(link, entry, m, qual, auth, None, None, "drf"))
             return out
         return super().external_view_routes(link, entry, qual, wrappers)
+
+    def library_view_routes(self, link: Linker, entry: Entry, qual: str) -> list[Route] | None:
+        methods = self.LIBRARY_VIEW_FUNCS.get(qual)
+        if methods is None:
+            return super().library_view_routes(link, entry, qual)
+        ev = Evidence(entry.module.path, entry.line, "library-view", f"{qual} (credential exchange, public by design)")
+        return [self.route(link, entry, m, qual, AuthRequirement("public", [], [ev]), None, None, "drf") for m in methods]
 
     def function_view_routes(self, link: Linker, entry: Entry, mod: PyModule, func: FunctionDef,
                              wrappers: list[Expr]) -> list[Route]:
