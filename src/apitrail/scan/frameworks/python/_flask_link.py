@@ -26,6 +26,9 @@ from apitrail.scan.lang.python_index import Symbol
 from apitrail.scan.model import Evidence, Route
 
 VIEW_METHODS = ("get", "post", "put", "patch", "delete")
+# a parameter named like an app in a module of another framework is not a Flask app
+OTHER_WEB_FRAMEWORKS = frozenset({"fastapi", "starlette", "django", "rest_framework", "aiohttp", "sanic", "quart",
+                                  "litestar", "tornado", "falcon", "bottle", "pyramid", "connexion"})
 
 
 class FlaskDialect(Protocol):
@@ -125,6 +128,7 @@ class FlaskLinker:
         self.global_hooks: list[AuthSource] = []
         self.routes: list[Route] = []
         self._wrapping_apis = False
+        self._param_memo: dict[tuple[str, str, str], list[Node]] = {}
         self._build()
 
     # -- nodes --------------------------------------------------------------------------------------------
@@ -242,7 +246,7 @@ class FlaskLinker:
             if func is None:
                 continue
             if name in {p.name for p in func.params}:
-                return [], True
+                return self._param_nodes(module, func, name, depth), True
             for asg in reversed(func.body.assigns):
                 if asg.target == name:
                     return self.nodes_for(module, s, asg.value, depth + 1)
@@ -254,6 +258,44 @@ class FlaskLinker:
             if sym.assign.value.kind in ("name", "attr", "call", "list", "tuple") and sym.module is not module:
                 return self.nodes_for(sym.module, "<module>", sym.assign.value, depth + 1)
         return [], False
+
+    def _param_nodes(self, module: PyModule, func: FunctionDef, param: str, depth: int) -> list[Node]:
+        """Nodes passed for a parameter by the callers of `func` (``register_routes(app)``)."""
+        key = (module.path, func.qualname, param)
+        if key in self._param_memo:
+            return self._param_memo[key]
+        self._param_memo[key] = []
+        names = [p.name for p in func.params if p.name not in ("self", "cls")]
+        idx = names.index(param) if param in names else -1
+        out: list[Node] = []
+        if "." not in func.qualname or ".<locals>." in func.qualname:
+            for cm in self.project.python:
+                for call, cscope in cm.calls:
+                    if call.last != func.name:
+                        continue
+                    arg = call.kwargs.get(param) or (call.args[idx] if 0 <= idx < len(call.args) else None)
+                    if arg is None or arg.kind not in ("name", "attr"):
+                        continue
+                    sym = self.index.resolve(cm, call.name) if call.name else None
+                    if sym is None or sym.func is not func:
+                        continue
+                    out.extend(n for n in self.nodes_for(cm, cscope, arg, depth + 1)[0] if n not in out)
+        self._param_memo[key] = out
+        return out
+
+    def _implicit_app(self, m: PyModule, scope: str, name: str) -> Node | None:
+        """``def init_views(app): @app.route(...)`` with no visible caller: the application, if this is Flask code."""
+        tops = {ref.module.split(".")[0] for ref in m.imports.values()}
+        if tops & OTHER_WEB_FRAMEWORKS:
+            return None
+        if not (tops & {"flask"}) and not any(n.kind == "app" for n in self.nodes.values()):
+            return None
+        key = (m.path, scope, name)
+        node = self.nodes.get(key)
+        if node is None:
+            node = Node(key, "app", "flask", m, 0, Expr("none", "", 0), PathValue(""))
+            self.nodes[key] = node
+        return node
 
     def _mount_call(self, m: PyModule, call: Expr, scope: str) -> None:
         last = call.last
@@ -349,7 +391,10 @@ class FlaskLinker:
     def _route_node(self, m: PyModule, scope: str, deco: Expr, table: Mapping[str, object]) -> list[Node]:
         if deco.kind != "call" or not deco.base or deco.last not in table:
             return []
-        nodes, _ = self.nodes_for(m, scope, Expr("name", deco.base, deco.line, name=deco.base))
+        nodes, is_param = self.nodes_for(m, scope, Expr("name", deco.base, deco.line, name=deco.base))
+        if not nodes and is_param and "." not in deco.base:
+            app = self._implicit_app(m, scope, deco.base)
+            return [app] if app is not None else []
         return nodes
 
     def _methods(self, e: Expr | None, default: tuple[str, ...] | None) -> tuple[list[str], str]:
@@ -494,7 +539,22 @@ class FlaskLinker:
             synthetic = Expr("call", call.text, call.line, name=f"{base.name}.add_url_rule", args=[r], kwargs=kwargs)
             self._add_url_rule(m, synthetic, scope)
 
+    def _is_wrapper(self, m: PyModule, scope: str, call: Expr) -> bool:
+        """A registration whose target and rule/view come from the enclosing function's parameters (or a loop over
+        them): the function is a wrapper, expanded at its call sites (`_view_wrapper_call`)."""
+        func = m.functions.get(scope)
+        if func is None:
+            return False
+        params = {p.name for p in func.params} - {"self", "cls"}
+        if call.base.split(".")[0] not in params:
+            return False
+        loops = {a.target for a in func.body.assigns if a.value.kind == "name" and a.value.name in params}
+        used = set().union(*(a.names() for a in [*call.args, *call.kwargs.values()])) if call.args or call.kwargs else set()
+        return bool(used & (params | loops))
+
     def _add_url_rule(self, m: PyModule, call: Expr, scope: str) -> None:
+        if self._is_wrapper(m, scope, call):
+            return
         nodes, _ = self.nodes_for(m, scope, Expr("name", call.base, call.line, name=call.base))
         if not nodes:
             return
@@ -645,6 +705,8 @@ class FlaskLinker:
         if not nodes or not all(n.kind in ("api", "namespace") for n in nodes):
             return
         if call.last == "add_resource":
+            if self._is_wrapper(m, scope, call):
+                return
             res = call.arg(0)
             rules = [self.paths.eval(m, a, scope=scope) for a in call.args[1:] if a.kind != "star"]
             self._resources(nodes, m, res, rules, m.path, call.line, _kw_str(call, "endpoint"))
