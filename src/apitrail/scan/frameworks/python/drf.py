@@ -43,6 +43,7 @@ class RouterSpec:
     list_map: dict[str, str] = field(default_factory=lambda: dict(DRF.LIST_ROUTE))
     detail_map: dict[str, str] = field(default_factory=lambda: dict(DRF.DETAIL_ROUTE))
     custom_routes: list[tuple[str, dict[str, str], bool | None]] = field(default_factory=list)  # (url, map, detail)
+    partial: str = ""  # the router builds its URLs in code we do not model
 
 
 @dataclass
@@ -184,6 +185,8 @@ class DRF(Django):
                         for k, v in mp.kwargs.items():
                             if v.kind == "str":
                                 target.setdefault(k.upper(), str(v.value))
+            if m.functions.get(f"{c.qualname}.get_urls") is not None and not spec.partial:
+                spec.partial = f"{c.name}.get_urls() builds the URLs"
             routes_attr = c.attrs.get("routes")
             if routes_attr is not None and routes_attr.value.kind in ("list", "tuple") and not spec.custom_routes:
                 for r in routes_attr.value.args:
@@ -236,7 +239,7 @@ class DRF(Django):
 
     def registration_routes(self, link: Linker, mount: RouterMount, spec: RouterSpec, reg: Registration) -> list[Route]:
         mod = reg.module
-        partial = mount.partial
+        partial = mount.partial or spec.partial
         if reg.prefix.kind == "str":
             prefix, exact = regex_to_path(str(reg.prefix.value))
             if not exact:
