@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from apitrail.scan.lang.python import Expr, FunctionDef, PyModule
+from apitrail.scan.lang.python import BodyFacts, Expr, FunctionDef, PyModule
 from apitrail.scan.lang.python_auth import UNAUTH_STATUS, AuthAnalyzer, AuthVerdict
 from apitrail.scan.lang.python_index import PythonIndex, Symbol
 from apitrail.scan.model import AuthRequirement, Evidence
@@ -34,7 +34,7 @@ NOT_IDENTITY = re.compile(r"csrf|nonce|xsrf|captcha|rate|limit", re.I)
 ENFORCING_KINDS = frozenset({"token-validation", "security-scheme", "dependency", "calls-auth-helper"})
 ONE_OFF = re.compile(r"token|confirm|reset|invite|verif|activat|magic|signed|serializer|loads", re.I)
 URL_FREE = re.compile(r"request|header|session|cookie|g\.|current_user|authorization", re.I)
-AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect|session|secure|user", re.I)
+AUTHISH = re.compile(r"auth|login|token|jwt|permission|role|admin|require|protect", re.I)
 
 
 @dataclass
@@ -362,6 +362,18 @@ class FlaskAuth:
                 calls.extend(sym.func.body.calls)
         return any(CREDENTIAL_CHECK.search(c.name or "") for c in calls)
 
+    def _helper_rejects(self, module: PyModule, body: BodyFacts, line: int) -> bool:
+        for c in body.calls:
+            if c.line != line or not c.name:
+                continue
+            sym = self.index.resolve(module, c.name)
+            if sym is not None and sym.kind == "function" and sym.func is not None:
+                hv = self.analyzer.callable_verdict(sym.module, sym.func)
+                if self._enforcing([e for e in hv.evidence if e.kind in ("rejects", "inline-check", "role-check")],
+                                   sym.func, sym.module.path):
+                    return True
+        return False
+
     def inline(self, module: PyModule, func: FunctionDef) -> AuthSource | None:
         """Checks inside the handler: abort(401) branches, token validators whose failure the handler rejects."""
         b = func.body
@@ -387,8 +399,10 @@ class FlaskAuth:
         direct = {"rejects", "inline-check", "role-check"}
         handler_rejects = any(UNAUTH_STATUS.search(x.text) for x in [*b.returns, *b.raises]) or any(
             c.last in ("abort", "Response", "make_response", "jsonify") and UNAUTH_STATUS.search(c.text) for c in b.calls)
+        # a validator or helper enforces only if it rejects itself, or the handler rejects after calling it
+        # (a helper that just reads the caller, e.g. for optional personalisation, does not)
         if not (any(e.kind in direct for e in v.evidence) or handler_rejects or any(
-                e.kind == "calls-auth-helper" for e in v.evidence)):
+                e.kind == "calls-auth-helper" and self._helper_rejects(module, b, e.line) for e in v.evidence)):
             return None
         ev = [Evidence(e.file, e.line, "inline-check" if e.file == module.path else e.kind, e.detail)
               for e in v.evidence[:4]]
