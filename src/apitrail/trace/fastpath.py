@@ -135,11 +135,12 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         name = s if isinstance(s, str) else s[0]
         return f"nullif(r.{q(name)}, '')"
 
-    clean = "rtrim(rtrim(line, chr(10)), chr(13))"
+    # every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
+    clean = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-2] END"
     if vector.kind == "json":
         paths = "[" + ", ".join(lit(json_path(s)) for s in srcs) + "]"
         ok = "json_valid(l) AND ltrim(l)[1] = '{'"
-        bad = (f"CASE WHEN trim(l) = '' THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
+        bad = (f"CASE WHEN ltrim(l) = '' THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
                f"WHEN ltrim(l)[1] <> '{{' THEN 'json value is not an object' END")
         extract = f"json_extract_string(CASE WHEN {ok} THEN l ELSE '{{}}' END, {paths}) AS j"
         match = "true"
@@ -147,7 +148,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         assert vector.pattern is not None
         groups = [s if isinstance(s, str) else s[0] for s in srcs]
         names = "[" + ", ".join(lit(g) for g in groups) + "]"
-        bad = "CASE WHEN trim(l) = '' THEN 'blank' END"
+        bad = "CASE WHEN ltrim(l) = '' THEN 'blank' END"
         extract = f"regexp_extract(l, {lit(vector.pattern)}, {names}) AS r"
         match = f"regexp_full_match(l, {lit(vector.pattern)})"
     scanned = "l"
@@ -207,6 +208,13 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
             return _all_slow(con, lines)
         if k in FIELD_BY_NAME:
             vals[k] = lit(v)
+
+    # materialise every extracted value once; the expressions below reference the columns
+    names = {t: f"_v{i}" for i, t in enumerate(vals)}
+    extra_cols = "".join(f", {expr} AS {names[t]}" for t, expr in vals.items())
+    keys_col = ", CASE WHEN bad IS NULL THEN json_keys(l) END AS _ks" if vector.kind == "json" else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _ft_v AS SELECT *{extra_cols}{keys_col} FROM _ft_x")
+    vals = {t: names[t] for t in vals}
 
     col: dict[str, str] = {}
     for spec in FIELDS:
@@ -316,20 +324,20 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     slow_cond = " OR ".join(f"coalesce({u}, false)" for u in unsure if u != "false")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_c AS
         SELECT *, CASE WHEN bad IS NOT NULL THEN 'reject' WHEN secretish OR {slow_cond} THEN 'slow'
-        ELSE 'fast' END AS route FROM _ft_x""")
+        ELSE 'fast' END AS route FROM _ft_v""")
     join = ""
     if vector.kind == "json":
-        keysets = con.execute("SELECT DISTINCT json_keys(l) FROM _ft_c WHERE route = 'fast'").fetchall()
+        keysets = con.execute("SELECT DISTINCT _ks FROM _ft_c WHERE route = 'fast'").fetchall()
         fp_tbl = pa.table({"ks": pa.array([k[0] for k in keysets], pa.list_(pa.string())),
                            "fp": pa.array([source_fingerprint(k[0]) for k in keysets], pa.string())})
         con.register("_ft_fp", fp_tbl)
-        join = "JOIN _ft_fp AS _fp ON _fp.ks = json_keys(_ft_c.l)"
+        join = "JOIN _ft_fp AS _fp ON _fp.ks = _ft_c._ks"
     select = ", ".join(f"{expr} AS {q(name)}" for name, expr in col.items())
     con.execute(f"INSERT INTO hops BY NAME SELECT {select} FROM _ft_c {join} WHERE route = 'fast'")
     fast = con.execute("SELECT count(*) FROM _ft_c WHERE route = 'fast'").fetchone()
     rejects = con.execute("SELECT n, bad, l FROM _ft_c WHERE route = 'reject' ORDER BY n").fetchall()
     slow = con.execute("SELECT n, l FROM _ft_c WHERE route = 'slow' ORDER BY n").fetchall()
-    for t in ("_ft_x", "_ft_c"):
+    for t in ("_ft_x", "_ft_v", "_ft_c"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.unregister("_ft_lines")
     if vector.kind == "json":
@@ -340,7 +348,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
 
 
 def _all_slow(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> FastResult:
-    rows = con.execute("SELECT n, rtrim(rtrim(line, chr(10)), chr(13)) FROM _ft_lines ORDER BY n").fetchall()
+    rows = con.execute("SELECT n, line FROM _ft_lines ORDER BY n").fetchall()
     con.unregister("_ft_lines")
     return FastResult(0, [], [(int(n), str(ln)) for n, ln in rows])
 
