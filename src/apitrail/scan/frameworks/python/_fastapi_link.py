@@ -39,6 +39,7 @@ PARAM_CONV = re.compile(r"\{([A-Za-z_]\w*)(?::[^{}]*)?\}")
 INLINE_AUTH_COND = re.compile(r"authori[sz]ation|api_?key|is_authenticated|is_anonymous|request\.user|current_user|"
                               r"access_token|auth_token|bearer|jwt|session\[", re.I)
 # configuration, not request data: settings objects, environment, UPPER_CASE constants
+FLAG_ROLES = {"is_superuser": "superuser", "is_admin": "admin", "is_staff": "staff"}
 CONFIG_COND = re.compile(r"(?i:\b(settings|config|conf|environ|getenv)\b|\b(auth|security)_(enabled|disabled)\b)|"
                          r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\bDEBUG\b")
 CREDENTIAL_SOURCE = re.compile(r"headers|cookies|Authorization|session\.get|session\[", re.I)
@@ -884,13 +885,17 @@ class Linker:
             self._outer_calls.pop()
         if not results:
             return DepResult(unknown=f"factory {func.name} returns nothing known")
-        out = results[0]
+        first = results[0]  # may be a memoised result: copy before merging into it
+        out = DepResult(first.authn, first.role, list(first.roles), first.optional, first.unknown, list(first.evidence))
         for res in results[1:]:
             if res.authn != out.authn:
                 out = DepResult(unknown=f"factory {func.name}: auth depends on its arguments",
                                 evidence=out.evidence + res.evidence)
                 break
             out.merge(res)
+        if out.role and not out.roles:
+            for a in list(call.args) + list(call.kwargs.values()):
+                out.roles.extend(x for x in _role_from_arg(a) if x not in out.roles)
         return out
 
     @staticmethod
@@ -942,6 +947,7 @@ class Linker:
         out.evidence = list(v.evidence)[:6]
         if out.role and not out.roles:
             out.roles = self._flag_roles(v)
+        out.roles = [FLAG_ROLES.get(x, x) for x in out.roles]
         if (out.authn or out.role) and self._only_when_present(func, v):
             # `if token: return await get_user(token)` ... `return None`: checks a credential only when one is sent
             out = DepResult(optional=True, evidence=out.evidence)
