@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -19,6 +20,21 @@ from apitrail.scan.model import AppModel, Route, ScanError
 from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
 FACTS_VERSION = f"{__version__}-facts-4"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Identity of the installed analyser code (path, size, mtime of every module): a changed extractor, plugin
+    or rule invalidates both cache levels, not only a version bump."""
+    pkg = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(FACTS_VERSION.encode())
+    for path in sorted(pkg.rglob("*.py")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        h.update(f"{path.relative_to(pkg)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 PARALLEL_MIN_FILES = 40
 EXTRACTED_LANGUAGES = frozenset({"python", "config"})
 MAX_CONFIG_BYTES = 512_000
@@ -72,7 +88,7 @@ def _extract(sf: SourceFile, data: bytes) -> FileFacts:
 
 
 def _cache_path(cache_dir: str, rel: str, digest: str) -> Path:
-    key = hashlib.sha256(f"{FACTS_VERSION}\0{rel}\0{digest}".encode()).hexdigest()
+    key = hashlib.sha256(f"{code_fingerprint()}\0{rel}\0{digest}".encode()).hexdigest()
     return Path(cache_dir) / key[:2] / f"{key}.pkl"
 
 
@@ -172,7 +188,7 @@ def discover(root: Path, options: ScanOptions) -> WalkResult:
 
 def tree_key(walked: WalkResult, salt: str) -> str:
     """A key for the whole scan input: every analysed file's path and content digest, plus version and config."""
-    h = hashlib.sha256(f"{FACTS_VERSION}\0{salt}".encode())
+    h = hashlib.sha256(f"{code_fingerprint()}\0{salt}".encode())
     for sf in walked.files:
         if sf.language not in EXTRACTED_LANGUAGES:
             h.update(f"{sf.rel}\0-\n".encode())
