@@ -42,6 +42,14 @@ OWNER_FIELDS = frozenset({
     "account_id", "customer", "customer_id", "member_id", "household_id", "group_id", "workspace_id",
     "team_id", "userid", "username", "uploaded_by", "submitted_by", "posted_by",
 })
+ORM_BASE = re.compile(r"^(Model|Base|DeclarativeBase|SQLModel|Document|RecordModel|TimestampedModel|"
+                      r"AbstractUser|AbstractBaseUser|PermissionsMixin)$|Model$|Base$")
+ORM_FIELD = re.compile(r"^(Column|mapped_column|relationship|ForeignKey|\w+Field|ForeignKeyField|CharField)$")
+RELATION = re.compile(r"ForeignKey|foreign_key|relationship|OneToOne|ManyToOne|ForeignKeyField|Reference|"
+                      r"Mapped\[\s*['\"]?[A-Z]|\bUser\b|settings\.AUTH_USER_MODEL")
+USER_OWNER_FIELDS = frozenset({"user", "user_id", "owner", "owner_id", "userid", "customer", "customer_id",
+                               "member_id", "account_id", "uploaded_by", "submitted_by", "posted_by", "profile_id"})
+CREATOR_FIELDS = frozenset({"author", "author_id", "creator", "creator_id", "created_by", "created_by_id"})
 USER_MODELS = re.compile(r"^(User|Users|UserModel|Account|Customer|Member|Profile|UserProfile|Person|AppUser)$")
 
 READ_VERBS = frozenset({"get", "filter", "filter_by", "first", "one", "one_or_none", "all", "where", "get_or_404",
@@ -75,6 +83,8 @@ PRIVILEGED_ROLE = re.compile(r"admin|superuser|staff|chef|employee|manager|owner
                              r"maintainer|support|internal|system", re.I)
 PASSWORD_NAME = re.compile(r"(^|[._])(password|passwd|pwd|passphrase|password_hash|hashed_password|[Pp]assword)$")
 DEPENDS = frozenset({"Depends", "Security"})
+ID_LIKE = re.compile(r"^(id|pk|uuid|guid|slug|username|user_name|email|handle|key|.*_id|.*_ids|.*_pk|.*_uuid|"
+                     r".*_slug|ids)$", re.I)
 HTTP_REJECT = re.compile(r"\b(40[134]|HTTP_40[134]\w*|NOT_FOUND|FORBIDDEN|UNAUTHORIZED)\b")
 
 
@@ -113,6 +123,7 @@ class Flow:
 
     tainted: dict[str, str] = field(default_factory=dict)  # local name -> request input it came from
     identity: set[str] = field(default_factory=set)
+    path_params: set[str] = field(default_factory=set)
 
     def taint_of(self, e: Expr | None) -> list[str]:
         if e is None:
@@ -163,9 +174,43 @@ class Analyzer:
         self.project = project
         self.index = project.index
         self._owned: dict[tuple[str, str], tuple[bool, bool]] = {}
-        self.owned_by_name: dict[str, bool] = {}
+        self.owned_by_name: dict[str, str] = {}
 
     # -- model classes ----------------------------------------------------------------------------------
+    def ownership(self, module: PyModule, name: str) -> str:
+        """How a model is owned: user (user/owner field), self (the user model), creator (author/creator field),
+        tenant (organisation/tenant/group field), none; "" when the name is not a model class."""
+        found, owned, short = self.model_info(module, name)
+        if not found:
+            return ""
+        sym = self.index.resolve(module, name)
+        if sym is None or sym.cls is None:
+            return ""
+        attrs: set[str] = set()
+        user_links: set[str] = set()
+        for _, c, _q in self.index.class_mro(sym.module, sym.cls):
+            if c is None:
+                continue
+            for n, a in c.attrs.items():
+                text = (a.value.text if a.value is not None else "") + " " + (a.annotation.text if a.annotation else "")
+                # an ownership field is a link (FK, relationship, *_id), not a free-text label ...
+                if n.endswith("_id") or RELATION.search(text):
+                    attrs.add(n)
+                    # ... and per-user ownership links to the user/account model, not to e.g. a participant
+                    if n in ("user", "user_id", "userid") or re.search(r"user|account|customer|member|AUTH_USER",
+                                                                     text.split("(", 1)[-1], re.I) and \
+                            not re.search(r"ForeignKey\(\s*['\"](?!user|account|customer|member)", text, re.I):
+                        user_links.add(n)
+        if USER_MODELS.match(sym.cls.name) or sym.cls.name.endswith(("User", "Account")):
+            return "self"
+        if attrs & USER_OWNER_FIELDS & user_links:
+            return "user"
+        if attrs & CREATOR_FIELDS:
+            return "creator"
+        if attrs & OWNER_FIELDS:
+            return "tenant"
+        return "none"
+
     def model_info(self, module: PyModule, name: str) -> tuple[bool, bool, str]:
         """(is_model_class, owned_by_a_user_or_tenant, class name) for a name used as a model."""
         if not name or not name[:1].isupper():
@@ -176,12 +221,16 @@ class Analyzer:
             owned = False
             found = False
             if sym is not None and sym.kind == "class" and sym.cls is not None:
-                found = True
                 cname = sym.cls.name
-                for _, c, _q in self.index.class_mro(sym.module, sym.cls):
+                for _, c, q in self.index.class_mro(sym.module, sym.cls):
+                    if ORM_BASE.search(q.rsplit(".", 1)[-1]) and q.rsplit(".", 1)[-1] != cname:
+                        found = True
                     if c is None:
                         continue
                     attrs = set(c.attrs)
+                    if "__tablename__" in attrs or "objects" in attrs or any(
+                            a.value.kind == "call" and ORM_FIELD.search(a.value.last or "") for a in c.attrs.values()):
+                        found = True
                     if attrs & OWNER_FIELDS:
                         owned = True
                 if USER_MODELS.match(cname) or cname.endswith(("User", "Account")):
@@ -387,8 +436,10 @@ class Analyzer:
             for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
                 lit = other.str_value()
                 field_name = _field_name(side)
-                if lit and len(lit) >= 3 and field_name and SECRET_NAME.search(field_name) and \
-                        flow.taint_of(side) and not PLACEHOLDER.match(lit):
+                head = side.name.split(".")[0] if side.name else ""
+                direct = flow.tainted.get(head) == head or bool(REQUEST_SOURCES.match(side.name or ""))
+                if lit and len(lit) >= 3 and field_name and SECRET_NAME.search(field_name) and direct and \
+                        not re.fullmatch(r"[A-Z_]+", lit) and not PLACEHOLDER.match(lit):
                     res.literal_credentials.append(Evidence(site_file, loc(cmp.line), "credential-literal",
                                                             f"{field_name} {_fp(lit)}"))
                     break
@@ -460,6 +511,9 @@ class Analyzer:
         params = [p for p in func.params if p.name not in ("self", "cls")]
         sub = Flow()
         for i, a in enumerate(call.args):
+            if i < len(params) and any(n.split(".")[0] in flow.path_params or
+                                       flow.tainted.get(n.split(".")[0]) in flow.path_params for n in a.names()):
+                sub.path_params.add(params[i].name)
             if i < len(params):
                 t = flow.taint_of(a)
                 if t:
@@ -468,6 +522,9 @@ class Analyzer:
                     sub.identity.add(params[i].name)
         byname = {p.name for p in params}
         for k, v in call.kwargs.items():
+            if k in byname and any(n.split(".")[0] in flow.path_params or
+                                   flow.tainted.get(n.split(".")[0]) in flow.path_params for n in v.names()):
+                sub.path_params.add(k)
             if k in byname:
                 t = flow.taint_of(v)
                 if t:
@@ -573,14 +630,41 @@ class Analyzer:
                 kind = "write"
         taint = flow.taint_of(c)
         scoped = flow.has_identity(c)
+        selectors = self._selectors(c, flow)
+        if taint and not selectors:
+            taint = [f"~{t}" for t in taint]  # request data, but not an object id (a name, a filter value)
         model = self._model_of(module, c)
         if model:
-            found_cls, is_owned, _ = self.model_info(module, model)
-            if found_cls:
-                self.owned_by_name[model] = is_owned  # resolved where the access is, not where the route is
+            kind_of = self.ownership(module, model)
+            if kind_of:
+                self.owned_by_name[model] = kind_of  # resolved where the access is, not where the route is
         return DataAccess(line=c.line, kind=kind, api=api if not model else f"{api}:{model}",  # type: ignore[arg-type]
                           text=text[:160], uses_request_input=bool(taint), inputs=taint, owner_scoped=scoped,
                           file=module.path)
+
+    def _selectors(self, c: Expr, flow: Flow) -> list[str]:
+        """Request values that pick an object: path parameters and id-like fields (id, *_id, pk, slug, username)."""
+        out = []
+        for n in c.names():
+            head = n.split(".")[0]
+            if head not in flow.tainted:
+                continue
+            src = flow.tainted[head]
+            if src in flow.path_params or head in flow.path_params:
+                out.append(n)
+            elif ID_LIKE.search(n.rsplit(".", 1)[-1]) and "." in n:
+                out.append(n)
+            elif ID_LIKE.search(head):
+                out.append(n)  # an id-like variable or helper parameter (`username`, `order_id`)
+        for sub in c.iter_calls():
+            for a in [*sub.args, *sub.kwargs.values()]:
+                if a.kind == "subscript" and a.args and a.args[0].str_value() and ID_LIKE.search(str(a.args[0].str_value())) \
+                        and flow.taint_of(a):
+                    out.append(a.text)
+                if a.kind == "call" and a.last == "get" and a.args and a.args[0].str_value() and \
+                        ID_LIKE.search(str(a.args[0].str_value())) and flow.taint_of(a):
+                    out.append(a.text)
+        return out
 
     def _repo_call(self, module: PyModule, c: Expr, flow: Flow, res: FuncResult, site_file: str, line: int) -> None:
         """An unresolved repository / query-module call: `articles_repo.delete_article(...)`, `queries.get_x(...)`."""
@@ -651,6 +735,7 @@ def _initial_flow(an: Analyzer, route: Route, mod: PyModule, func: FunctionDef, 
     flow = Flow()
     path_names = {a or b for a, b in PATH_PARAM_RE.findall(route.path)}
     facts.path_params = sorted(path_names)
+    flow.path_params = set(path_names) | ({"kwargs", "pk"} if route.framework in ("django", "drf") else set())
     fw = route.framework
     for p in func.params:
         if p.name in ("self", "cls", "request", "req", "db", "session", "response", "background_tasks"):
@@ -738,6 +823,8 @@ def _dependency_flow(an: Analyzer, mod: PyModule, func: FunctionDef, route_path_
             continue
         if p.name in route_path_names or (p.default is not None and p.default.last in ("Path", "Query", "Body")):
             flow.tainted[p.name] = p.name
+            if p.name in route_path_names or (p.default is not None and p.default.last == "Path"):
+                flow.path_params.add(p.name)
     return flow
 
 
@@ -876,12 +963,11 @@ def analyze_route(an: Analyzer, route: Route) -> None:
     facts.extra["handler_module"] = mod.path
     facts.extra["handler_end_line"] = func.end_line
     facts.extra["decorator_names"] = [d.name or d.last for d in func.decorators]
-    owned: dict[str, bool | None] = {}
+    owned: dict[str, str | None] = {}
     for a in facts.accesses:
         if ":" in a.api:
             model = a.api.split(":", 1)[1]
-            found_cls, is_owned, _ = an.model_info(mod, model)
-            owned[model] = is_owned if found_cls else an.owned_by_name.get(model)
+            owned[model] = an.ownership(mod, model) or an.owned_by_name.get(model)
     facts.extra["model_owned"] = owned
     facts.extra["declared_roles"] = _declared_roles(func, route)
     facts.extra["view_guard"] = _view_guard(an, mod, func)

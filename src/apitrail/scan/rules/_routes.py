@@ -45,12 +45,13 @@ def is_privileged(route: Route) -> bool:
     roles = declared_roles(route)
     if not roles:
         return True
-    return any(PRIVILEGED.search(r) for r in roles) and not all(UNPRIVILEGED.match(r) for r in roles)
+    # a role or permission requirement restricts the function unless it only names ordinary users
+    return not all(UNPRIVILEGED.match(r) or re.fullmatch(r"(?i)(role_)?(customer|user|member)s?", r) for r in roles)
 
 
 CAPABILITY_PARAM = re.compile(r"\{[^}]*(secret|token|code|key|hash|signature|nonce)[^}]*\}", re.I)
 PUBLIC_WORDS = re.compile(r"(^|[/_-])(authenticate|session|validate|claim|events|webhook|callback|public|anonymous|"
-                          r"signup|login|register|password)([/_-]|$)", re.I)
+                          r"signup|login|register)([/_-]|$)", re.I)
 
 
 def effectively_public(route: Route) -> bool:
@@ -70,13 +71,38 @@ def model_of(access: DataAccess) -> str:
     return access.api.split(":", 1)[1] if ":" in access.api else ""
 
 
-def owned(route: Route, access: DataAccess) -> bool | None:
-    """True when the accessed model has an owner/tenant field (or is the user model); None when unknown."""
+TENANT_PARAM = re.compile(r"\{(organization|organization_id|org|org_id|org_slug|tenant|tenant_id|workspace|"
+                          r"workspace_id|team|team_id|account|account_id|group_slug|household)\}", re.I)
+
+
+def ownership(route: Route, access: DataAccess) -> str | None:
+    """user / self / creator / tenant / none for the accessed model; None when unknown."""
     m = model_of(access)
     if not m:
         return None
     value = (route.facts.extra.get("model_owned") or {}).get(m)
-    return value if isinstance(value, bool) else None
+    return value if isinstance(value, str) and value else None
+
+
+def owned(route: Route, access: DataAccess) -> bool | None:
+    """Whether an access to this model needs an owner check on this route; None when the model is unknown.
+
+    Per-user data always does. The user model itself and creator-owned records (author, created_by) need one
+    for writes: reading a colleague's profile or a shared document is usually by design. Tenant-owned records
+    need one unless the route is already scoped to a tenant by its path (``/{organization}/...``).
+    """
+    kind = ownership(route, access)
+    if kind is None:
+        return None
+    if kind == "user":
+        return True
+    if kind in ("self", "creator"):
+        if TENANT_PARAM.search(route.path):
+            return False  # inside a tenant, shared records are edited collaboratively by design
+        return access.kind == "write" or route.method in ("PUT", "PATCH", "DELETE")
+    if kind == "tenant":
+        return not TENANT_PARAM.search(route.path)
+    return False
 
 
 def has_identity(route: Route) -> bool:

@@ -69,14 +69,17 @@ ADMIN_PATH = re.compile(r"(^|/)(admin|administration|superuser|staff|manage|mana
 def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
     # models written only behind privileged roles elsewhere in the app
     privileged_writers: dict[str, int] = {}
+    unprivileged_writers: dict[str, int] = {}
     for r in model.routes:
-        if is_privileged(r) and r.facts.writes:
-            for m in _written_models(r):
-                privileged_writers[m] = privileged_writers.get(m, 0) + 1
+        if not r.facts.writes:
+            continue
+        bucket = privileged_writers if is_privileged(r) else unprivileged_writers
+        for m in _written_models(r):
+            bucket[m] = bucket.get(m, 0) + 1
     for route in model.routes:
         if route.auth.state not in ("authenticated", "role") or is_privileged(route):
             continue
-        f = _finding(route, privileged_writers)
+        f = _finding(route, privileged_writers, unprivileged_writers)
         if f is not None:
             yield f
 
@@ -85,10 +88,18 @@ def _written_models(route: Route) -> set[str]:
     """Models a writing route works on: its ORM writes, or the objects it loads from request ids."""
     if not route.facts.writes:
         return set()
-    return {model_of(a) for a in route.facts.accesses if model_of(a) and (a.kind == "write" or a.uses_request_input)}
+    out = {model_of(a) for a in route.facts.accesses if model_of(a) and a.kind == "write"}
+    # the object the route acts on: the one its last path parameter loads
+    params = re.findall(r"\{([A-Za-z_]\w*)", route.path)
+    if params:
+        for a in route.facts.accesses:
+            if model_of(a) and params[-1] in a.inputs:
+                out.add(model_of(a))
+                break
+    return out
 
 
-def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None:
+def _finding(route: Route, privileged_writers: dict[str, int], unprivileged_writers: dict[str, int]) -> Finding | None:
     facts = route.facts
     client_checks = [e for e in facts.extra.get("client_role_checks") or [] if e.kind == "role-from-client"]
     if client_checks and facts.writes and route.auth.state == "authenticated" and not facts.ownership_checks:
@@ -105,8 +116,9 @@ def _finding(route: Route, privileged_writers: dict[str, int]) -> Finding | None
         return None
     for a in facts.accesses:
         m = model_of(a)
-        if m and m in _written_models(route) and owned(route, a) is False and privileged_writers.get(m) and \
-                a.uses_request_input:
+        # the only unprivileged route that changes a model that privileged routes guard
+        if m and m in _written_models(route) and owned(route, a) is False and privileged_writers.get(m, 0) >= 1 and \
+                unprivileged_writers.get(m, 0) == 1 and any(i in route.facts.path_params for i in a.inputs):
             return make_finding(RULE, *route_location(route),
                                 f"{route.key}: writes {m}, which other routes only let privileged roles change, "
                                 "without a role check", route=route, snippet=f"unprivileged-write {m}",

@@ -47,7 +47,7 @@ from typing import Any
 from apitrail.findings import Confidence, Finding, Severity
 from apitrail.scan.model import AppModel, DataAccess, Route
 from apitrail.scan.rules._base import RuleMeta, make_finding
-from apitrail.scan.rules._routes import has_identity, is_privileged, owned
+from apitrail.scan.rules._routes import has_identity, is_privileged, owned, public_by_design
 
 RULE = RuleMeta(
     id="APT-BOLA-001",
@@ -77,6 +77,10 @@ _UNOWNED_WRITES = ("delete", "remove", "update", "destroy", "set", "patch")
 def _candidate(route: Route, a: DataAccess) -> bool:
     if not a.uses_request_input or a.owner_scoped:
         return False
+    if not any(not i.startswith("~") for i in a.inputs):
+        return False  # request data reaches the query, but it does not pick an object (a name, a filter)
+    if route.method == "POST" and not any(i in route.facts.path_params for i in a.inputs):
+        return False  # a create that looks up body values (uniqueness, references) does not expose an object
     is_owned = owned(route, a)
     if is_owned is True:
         return True
@@ -95,6 +99,8 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
             continue
         if route.auth.state == "public" and not facts.extra.get("identity"):
             continue
+        if route.auth.state == "public" and public_by_design(route):
+            continue
         if is_privileged(route):
             continue
         cands = [a for a in facts.accesses if _candidate(route, a)]
@@ -106,7 +112,7 @@ def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
                for ev in facts.ownership_checks):
             continue
         a = cands[0]
-        what = f"{', '.join(a.inputs)}" if a.inputs else "a request value"
+        what = ", ".join(i for i in a.inputs if not i.startswith("~")) or "a request value"
         yield make_finding(
             RULE, a.file or route.handler_file or route.file, a.line,
             f"{route.key}: {what} selects the object in `{a.text[:80]}` with no owner/tenant scoping and no "
