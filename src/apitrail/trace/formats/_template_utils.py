@@ -276,7 +276,9 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
     body.append(f"    {', '.join(gs)}, = vals")
     for i in sorted(t.quoted):
         g = gs[i]
-        body.append(f"    if {g} and {g}[0] == '\"': {g} = {g}[1:-1].replace('\\\\\"', '\"')")
+        body.append(f"    if {g} and {g}[0] == '\"':")
+        body.append(f"        {g} = {g}[1:-1]")
+        body.append(f"        if '\\\\' in {g}: {g} = {g}.replace('\\\\\"', '\"')")
     if t.json_escaped:
         for g in gs:
             body.append(f"    if {g} and '\\\\' in {g}: {g} = _unesc({g})")
