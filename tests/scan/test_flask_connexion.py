@@ -24,5 +24,8 @@ def test_route_points_at_spec_and_handler() -> None:
 def test_spec_outside_walked_configs_is_read_from_disk() -> None:
     # spec/ is skipped by the walker as a test folder; add_api names it, so the plugin reads it
     model = scan(CASES / "resty_swagger_json", ScanOptions(use_cache=False, jobs=1))
-    assert {r.file for r in model.routes} == {"spec/swagger.json"}
-    assert all(r.framework == "connexion" for r in model.routes)
+    spec_routes = [r for r in model.routes if r.framework == "connexion"]
+    assert len(spec_routes) == 3
+    assert {r.file for r in spec_routes} == {"spec/swagger.json"}
+    # the connexion app also serves a plain Flask route
+    assert [r.path for r in model.routes if r.framework == "flask"] == ["/healthz"]

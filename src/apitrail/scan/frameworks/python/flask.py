@@ -31,6 +31,8 @@ class Flask(FrameworkPlugin):
         "flask.blueprints.Blueprint": ("blueprint", "flask"),
         "apiflask.APIFlask": ("app", "flask"),
         "apiflask.APIBlueprint": ("blueprint", "flask"),
+        "connexion.App": ("app", "flask"),  # connexion's Flask app also takes plain routes (app.route / add_url_rule)
+        "connexion.FlaskApp": ("app", "flask"),
     }
     """Classes whose instances carry routes: qualified name -> (node kind, framework of its routes)."""
 
