@@ -92,10 +92,11 @@ def _written_models(route: Route) -> set[str]:
     # the object the route acts on: the one its last path parameter loads
     params = re.findall(r"\{([A-Za-z_]\w*)", route.path)
     if params:
-        for a in route.facts.accesses:
-            if model_of(a) and params[-1] in a.inputs:
-                out.add(model_of(a))
-                break
+        loads = [a for a in route.facts.accesses if model_of(a) and params[-1] in a.inputs]
+        # prefer the lookup by primary key (`Model.id == item_id`, `.get(Model, item_id)`) over related lookups
+        by_pk = [a for a in loads if re.search(r"\.(id|pk)\s*==|\b(id|pk)\s*=|\.get\(", a.text)]
+        if by_pk or loads:
+            out.add(model_of((by_pk or loads)[0]))
     return out
 
 
