@@ -476,8 +476,8 @@ class FlaskLinker:
     def _view_wrapper_call(self, m: PyModule, call: Expr, scope: str) -> None:
         """``register_view(bp, routes=[...], view_func=V.as_view(...))``: a project function that passes its
         arguments on to ``<param>.add_url_rule(...)``; the caller's values are bound and the rule is emitted."""
-        first = call.args[0]
-        if first.kind not in ("name", "attr") or not self.nodes_for(m, scope, first)[0]:
+        if not any(a.kind in ("name", "attr") and self.nodes_for(m, scope, a)[0]
+                   for a in [*call.args, *call.kwargs.values()]):
             return
         sym = self.index.resolve(m, call.name)
         if sym is None or sym.kind != "function" or sym.func is None:
@@ -509,59 +509,67 @@ class FlaskLinker:
         for k, v in call.kwargs.items():
             if k not in names:
                 extra_kw[k] = v
-        if inner.base not in bound:
-            return
+        wm = sym.module
+        env = {k: self.paths.eval(m, v, scope=scope) for k, v in bound.items()}
         # `for route in routes: bp.add_url_rule(route, ...)`: the loop variable takes each bound value
         loops = {a.target: a.value.name for a in wf.body.assigns if a.value.kind == "name" and a.value.name in bound}
-
-        def subst(e: Expr | None) -> list[Expr]:
-            if e is None:
-                return []
-            if e.kind == "name" and e.name in bound:
-                return [bound[e.name]]
-            if e.kind == "name" and e.name in loops:
-                src = bound[loops[e.name]]
-                return list(src.args) if src.kind in ("list", "tuple") else [src]
-            return [e]
-
-        rules = subst(inner.arg(0) or inner.kw("rule"))
-        kwargs: dict[str, Expr] = dict(extra_kw)
-        for k, v in inner.kwargs.items():
-            got = subst(v)
-            if got:
-                kwargs[k] = got[0]
-        if inner.arg(2) is not None:
-            got = subst(inner.arg(2))
-            if got:
-                kwargs.setdefault("view_func", got[0])
-        base = bound[inner.base]
-        for r in rules:
-            synthetic = Expr("call", call.text, call.line, name=f"{base.name}.add_url_rule", args=[r], kwargs=kwargs)
-            self._add_url_rule(m, synthetic, scope)
+        local = {a.target: a.value for a in wf.body.assigns}
+        for inner in wf.body.calls:
+            if inner.last != "add_url_rule" or inner.base not in bound:
+                continue
+            nodes, _ = self.nodes_for(m, scope, bound[inner.base])
+            if not nodes:
+                continue
+            rule_e = inner.arg(0) or inner.kw("rule")
+            if rule_e is not None and rule_e.kind == "name" and rule_e.name in loops:
+                src = bound[loops[rule_e.name]]
+                rules = [self.paths.eval(m, r, scope=scope) for r in (src.args if src.kind in ("list", "tuple") else [src])]
+            elif rule_e is not None and rule_e.kind == "name" and rule_e.name in bound:
+                rules = [env[rule_e.name]]
+            else:
+                rules = [self.paths.eval(wm, rule_e, env, wf.qualname)]
+            view_e = inner.kw("view_func") or inner.arg(2)
+            if view_e is None:
+                continue
+            if view_e.kind == "name" and view_e.name in bound:
+                view, vm, vscope = bound[view_e.name], m, scope
+            elif view_e.kind == "name" and view_e.name in local:
+                view, vm, vscope = local[view_e.name], wm, wf.qualname
+            else:
+                view, vm, vscope = view_e, wm, wf.qualname
+            methods_e = extra_kw.get("methods") or inner.kw("methods")
+            if methods_e is not None and methods_e.kind == "name" and methods_e.name in bound:
+                methods_e = bound[methods_e.name]
+            for rule in rules:
+                self._register_view(nodes, rule, view, vm, vscope, methods_e, m.path, call.line)
 
     def _is_wrapper(self, m: PyModule, scope: str, call: Expr) -> bool:
-        """A registration whose target and rule/view come from the enclosing function's parameters (or a loop over
-        them): the function is a wrapper, expanded at its call sites (`_view_wrapper_call`)."""
+        """A registration on a parameter of a helper that callers hand an app/blueprint to: it is expanded at
+        each call site (`_view_wrapper_call`), where the rule and view are bound to the caller's arguments."""
         func = m.functions.get(scope)
-        if func is None:
+        base = call.base.split(".")[0]
+        if func is None or base not in {p.name for p in func.params} - {"self", "cls"}:
             return False
-        params = {p.name for p in func.params} - {"self", "cls"}
-        if call.base.split(".")[0] not in params:
-            return False
-        loops = {a.target for a in func.body.assigns if a.value.kind == "name" and a.value.name in params}
-        used = set().union(*(a.names() for a in [*call.args, *call.kwargs.values()])) if call.args or call.kwargs else set()
-        return bool(used & (params | loops))
+        return bool(self._param_nodes(m, func, base, 0))
 
     def _add_url_rule(self, m: PyModule, call: Expr, scope: str) -> None:
         if self._is_wrapper(m, scope, call):
             return
-        nodes, _ = self.nodes_for(m, scope, Expr("name", call.base, call.line, name=call.base))
+        nodes, is_param = self.nodes_for(m, scope, Expr("name", call.base, call.line, name=call.base))
+        if not nodes and is_param and "." not in call.base:
+            app = self._implicit_app(m, scope, call.base)
+            nodes = [app] if app is not None else []
         if not nodes:
             return
         rule = self.paths.eval(m, call.arg(0) or call.kw("rule"), scope=scope)
         view = call.kw("view_func") or call.arg(2)
         if view is None:
             return
+        self._register_view(nodes, rule, view, m, scope, call.kw("methods"), m.path, call.line)
+
+    def _register_view(self, nodes: list[Node], rule: PathValue, view: Expr, m: PyModule, scope: str,
+                       methods_e: Expr | None, file: str, line: int) -> None:
+        """One ``add_url_rule``: `view` (a function, ``wrapper(view)`` or ``V.as_view()``) is read in module `m`."""
         wrappers: list[Expr] = []
         while view.kind == "call" and view.last != "as_view" and view.args:
             wrappers.append(view)  # login_required(view): the wrapper is applied before registration
@@ -570,11 +578,10 @@ class FlaskLinker:
         if view.kind == "call" and view.last == "as_view":
             sym = self.index.resolve(m, view.base) if view.base else None
             if sym is not None and sym.kind == "class" and sym.cls is not None:
+                name_e = view.arg(0) or view.kw("name")
+                ep = str(name_e.value) if name_e is not None and name_e.kind == "str" else ""
                 for n in nodes:
-                    name_e = view.arg(0) or view.kw("name")
-                    ep = str(name_e.value) if name_e is not None and name_e.kind == "str" else ""
-                    self._class_view(n, sym.module, sym.cls, rule, m.path, call.line, call.kw("methods"), sources,
-                                     endpoint=ep)
+                    self._class_view(n, sym.module, sym.cls, rule, file, line, methods_e, sources, endpoint=ep)
             return
         sym = self.index.resolve(m, view.name) if view.name else None
         if sym is None and view.name:
@@ -583,7 +590,7 @@ class FlaskLinker:
                 if lf is not None:
                     sym = Symbol(m, "function", lf.qualname, func=lf)
                     break
-        methods, mreason = self._methods(call.kw("methods"), None)
+        methods, mreason = self._methods(methods_e, None)
         if sym is not None and sym.kind == "function" and sym.func is not None:
             fm, f = sym.module, sym.func
             for d in f.decorators:
@@ -594,11 +601,11 @@ class FlaskLinker:
             if inline is not None:
                 sources.append(inline)
             for n in nodes:
-                self._emit(n, rule, methods, mreason, f.name, m.path, call.line, fm.path, f.line, sources)
+                self._emit(n, rule, methods, mreason, f.name, file, line, fm.path, f.line, sources)
         else:
             for n in nodes:
-                self._emit(n, rule, methods, mreason, view.text[:60], m.path, call.line, "", 0,
-                           [*sources, AuthSource("unknown", [Evidence(m.path, call.line, "unresolved-view", view.text[:80])])])
+                self._emit(n, rule, methods, mreason, view.text[:60], file, line, "", 0,
+                           [*sources, AuthSource("unknown", [Evidence(file, line, "unresolved-view", view.text[:80])])])
 
     # -- class-based views and resources --------------------------------------------------------------------
     def _mro_attr(self, m: PyModule, c: ClassDef, attr: str) -> tuple[PyModule, Expr] | None:
