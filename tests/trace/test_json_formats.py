@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _trace_helpers import FIXTURES, ingest_case, meta_for, snapshot
 
 from apitrail.trace.formats import all_formats, get_format
-from _trace_helpers import FIXTURES, ingest_case, meta_for, snapshot
 
 MINE = ("cloudflare_http_requests", "akamai_datastream2", "kong", "apigw", "azure_apim", "backend_json", "otel_logs")
 UPDATE = os.environ.get("APITRAIL_UPDATE_SNAPSHOTS") == "1"

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -36,7 +35,7 @@ DEFAULT_COMMAND = "run"
 class DefaultCommandGroup(TyperGroup):
     """A group that dispatches to ``run`` when the first argument is not a known subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h") \
                 and DEFAULT_COMMAND in self.commands:
             args = [DEFAULT_COMMAND, *args]

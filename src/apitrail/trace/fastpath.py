@@ -140,8 +140,8 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     if vector.kind == "json":
         paths = "[" + ", ".join(lit(json_path(s)) for s in srcs) + "]"
         ok = "json_valid(l) AND ltrim(l)[1] = '{'"
-        bad = (f"CASE WHEN ltrim(l) = '' THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
-               f"WHEN ltrim(l)[1] <> '{{' THEN 'json value is not an object' END")
+        bad = ("CASE WHEN ltrim(l) = '' THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
+               "WHEN ltrim(l)[1] <> '{' THEN 'json value is not an object' END")
         extract = f"json_extract_string(CASE WHEN {ok} THEN l ELSE '{{}}' END, {paths}) AS j"
         match = "true"
     else:
@@ -210,11 +210,11 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
             vals[k] = lit(v)
 
     # materialise every extracted value once; the expressions below reference the columns
-    names = {t: f"_v{i}" for i, t in enumerate(vals)}
-    extra_cols = "".join(f", {expr} AS {names[t]}" for t, expr in vals.items())
+    colnames = {t: f"_v{i}" for i, t in enumerate(vals)}
+    extra_cols = "".join(f", {expr} AS {colnames[t]}" for t, expr in vals.items())
     keys_col = ", CASE WHEN bad IS NULL THEN json_keys(l) END AS _ks" if vector.kind == "json" else ""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _ft_v AS SELECT *{extra_cols}{keys_col} FROM _ft_x")
-    vals = {t: names[t] for t in vals}
+    vals = {t: colnames[t] for t in vals}
 
     col: dict[str, str] = {}
     for spec in FIELDS:

@@ -193,8 +193,8 @@ def resolve_format(path: Path, data: bytes, options: IngestOptions) -> tuple[Log
     for glob, name in options.format_names:
         if _matches(glob, path):
             return get_format(name), FormatOptions(layer=layer), 1.0
-    fmt, conf = detect_format(first_lines(data))
-    return fmt, FormatOptions(layer=layer), conf
+    detected, conf = detect_format(first_lines(data))
+    return detected, FormatOptions(layer=layer), conf
 
 
 # ---------------------------------------------------------------------------------------------------- parsing
@@ -351,15 +351,15 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     if fmt is None:
         fr = FileResult(file, None, conf, fopts.layer, lines=total)
         text = [ln.rstrip("\r\n") for ln in lines_tbl.column("line").to_pylist()]
-        rejects = [(i + 1, "blank" if not ln.strip() else "unknown format") for i, ln in enumerate(text)]
-        leaks: list[tuple[int, str, str, str]] = []
+        unknown = [(i + 1, "blank" if not ln.strip() else "unknown format") for i, ln in enumerate(text)]
+        found: list[tuple[int, str, str, str]] = []
         for i, ln in enumerate(text):
-            _line_leaks(i + 1, ln, leaks, options.collect_leaks)
+            _line_leaks(i + 1, ln, found, options.collect_leaks)
         ctx = HopContext(file, "unknown", fopts.layer or "", "")
-        _store_rejects(store, ctx, rejects)
-        _store_leaks(store, file, leaks)
-        fr.blank = sum(1 for _, r in rejects if r == "blank")
-        fr.rejects, fr.leaks = len(rejects), len(leaks)
+        _store_rejects(store, ctx, unknown)
+        _store_leaks(store, file, found)
+        fr.blank = sum(1 for _, r in unknown if r == "blank")
+        fr.rejects, fr.leaks = len(unknown), len(found)
         return fr, pool
 
     try:
@@ -373,7 +373,7 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
                      product_override=fopts.product)
     fr = FileResult(file, fmt.name, conf, layer, lines=total)
     rejects: list[tuple[int, str]] = []
-    leaks = []
+    leaks: list[tuple[int, str, str, str]] = []
     vector = fmt.vector_for(fopts) if options.engine == "auto" else None
     if vector is not None:
         fres = fastpath.run(store.con, lines_tbl, vector, ctx)

@@ -230,8 +230,14 @@ def redact_value(field: str, value: str) -> tuple[str, list[Leak]]:
     if not leaks:
         return value, []
     out = value
-    for leak in sorted(leaks, key=lambda lk: lk.start, reverse=True):
-        out = out[:leak.start] + fingerprint(value[leak.start:leak.end]) + out[leak.end:]
+    found = leaks
+    for _ in range(4):  # a replacement can expose a new shape (adjacent tokens): repeat to a fixpoint
+        cur = out
+        for leak in sorted(found, key=lambda lk: lk.start, reverse=True):
+            out = out[:leak.start] + fingerprint(cur[leak.start:leak.end]) + out[leak.end:]
+        found = find_leaks(field, out)
+        if not found:
+            break
     return out, leaks
 
 

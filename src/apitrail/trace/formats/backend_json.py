@@ -110,7 +110,8 @@ def _make(options: FormatOptions) -> Parser:
 def _detect(lines: list[str]) -> float:
     import json
 
-    hits = total = 0
+    hits = 0.0
+    total = 0
     for line in lines[:20]:
         try:
             obj = json.loads(line)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from urllib.parse import unquote, unquote_plus
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 # values that mean "not logged" in access logs
 NULL_TOKENS = ("", "-", "^")  # "^" is Akamai DataStream's null

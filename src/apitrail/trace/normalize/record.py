@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa  # noqa: E402,I001 - kept last: only used for type checks
+
 from apitrail.trace.normalize.certs import (
     dn_to_rfc2253,
     normalize_serial,
@@ -37,8 +39,6 @@ from apitrail.trace.normalize.trace_ids import (
 )
 from apitrail.trace.schema import FIELD_BY_NAME, FIELD_NAMES
 from apitrail.trace.secrets import Leak, find_leaks, fingerprint, prefilter_hit, redact_value
-
-import pyarrow as pa  # noqa: E402,I001 - kept last: only used for type checks
 
 _STRING_FIELDS = frozenset(f.name for f in FIELD_BY_NAME.values() if f.type == pa.string())
 _INT_FIELDS = frozenset(f.name for f in FIELD_BY_NAME.values() if f.type == pa.int64())
