@@ -476,7 +476,7 @@ class FlaskLinker:
     def _view_wrapper_call(self, m: PyModule, call: Expr, scope: str) -> None:
         """``register_view(bp, routes=[...], view_func=V.as_view(...))``: a project function that passes its
         arguments on to ``<param>.add_url_rule(...)``; the caller's values are bound and the rule is emitted."""
-        if not any(a.kind in ("name", "attr") and self.nodes_for(m, scope, a)[0]
+        if not any(a.kind in ("name", "attr") and any(self.nodes_for(m, scope, a))
                    for a in [*call.args, *call.kwargs.values()]):
             return
         sym = self.index.resolve(m, call.name)
@@ -517,7 +517,10 @@ class FlaskLinker:
         for inner in wf.body.calls:
             if inner.last != "add_url_rule" or inner.base not in bound:
                 continue
-            nodes, _ = self.nodes_for(m, scope, bound[inner.base])
+            nodes, is_param = self.nodes_for(m, scope, bound[inner.base])
+            if not nodes and is_param and bound[inner.base].kind == "name":
+                app = self._implicit_app(m, scope, bound[inner.base].name)
+                nodes = [app] if app is not None else []
             if not nodes:
                 continue
             rule_e = inner.arg(0) or inner.kw("rule")
@@ -548,9 +551,24 @@ class FlaskLinker:
         each call site (`_view_wrapper_call`), where the rule and view are bound to the caller's arguments."""
         func = m.functions.get(scope)
         base = call.base.split(".")[0]
-        if func is None or base not in {p.name for p in func.params} - {"self", "cls"}:
+        params = {p.name for p in func.params} - {"self", "cls"} if func is not None else set()
+        if func is None or base not in params:
             return False
-        return bool(self._param_nodes(m, func, base, 0))
+        if self._has_callers(m, func):
+            return True
+        # never called in the tree: a helper whose rule or view comes from its parameters is not a route itself
+        used = {n.split(".")[0] for a in [*call.args, *call.kwargs.values()] for n in a.names()}
+        local = {a.target for a in func.body.assigns if a.value.names() & params}
+        return bool(used & (params | local))
+
+    def _has_callers(self, m: PyModule, func: FunctionDef) -> bool:
+        key = (m.path, func.qualname, "<callers>")
+        if key not in self._param_memo:
+            found = any(call.last == func.name and (sym := self.index.resolve(cm, call.name)) is not None
+                        and sym.func is func
+                        for cm in self.project.python for call, _ in cm.calls if call.name)
+            self._param_memo[key] = [Node(key, "", "", m, 0, Expr("none", "", 0), PathValue(""))] if found else []
+        return bool(self._param_memo[key])
 
     def _add_url_rule(self, m: PyModule, call: Expr, scope: str) -> None:
         if self._is_wrapper(m, scope, call):

@@ -34,6 +34,7 @@ class PathValue:
 
 
 UNKNOWN = "{?}"
+STR_METHODS = frozenset({"strip", "rstrip", "lstrip", "lower"})
 
 
 def flask_rule_to_path(rule: str) -> str:
@@ -82,7 +83,7 @@ class PathEvaluator:
         if k == "name" and expr.name in env:
             return env[expr.name]
         if k in ("name", "attr") and expr.name:
-            return self._eval_name(module, expr, scope, depth)
+            return self._eval_name(module, expr, scope, depth, env)
         if k == "binop" and expr.value == "+" and len(expr.args) == 2:
             a = self.eval(module, expr.args[0], env, scope, depth + 1)
             b = self.eval(module, expr.args[1], env, scope, depth + 1)
@@ -119,12 +120,18 @@ class PathEvaluator:
             return PathValue(v, True, f"config {key} = '{v}' (its default; deployments may override it)")
         return PathValue(UNKNOWN, True, f"rule from config {key}")
 
-    def _eval_name(self, module: PyModule, expr: Expr, scope: str, depth: int) -> PathValue:
+    def _eval_name(self, module: PyModule, expr: Expr, scope: str, depth: int,
+                   env: dict[str, PathValue] | None = None) -> PathValue:
         # a local assignment in the enclosing function first, then the module / imports
         if scope != "<module>":
             for a in reversed(module.assigns):
                 if a.scope == scope and a.target == expr.name:
                     return self.eval(module, a.value, None, scope, depth + 1)
+            func = module.functions.get(scope)
+            if func is not None and expr.name not in {p.name for p in func.params}:
+                for a in reversed(func.body.assigns):
+                    if a.target == expr.name and a.value.name != expr.name:
+                        return self.eval(module, a.value, env, scope, depth + 1)
         sym = self.index.resolve(module, expr.name)
         if sym is not None and sym.kind == "assign" and sym.assign is not None:
             return self.eval(sym.module, sym.assign.value, None, "<module>", depth + 1)
@@ -173,6 +180,13 @@ class PathEvaluator:
             text = re.sub(r"\{([^{}]*)\}", repl, fmt.text)
             m = merge(fmt, *vals, *kw.values())
             return PathValue(text, m.partial, m.reason)
+        if expr.last in STR_METHODS and expr.base:
+            # "/x/".strip("/"), prefix.rstrip("/")
+            base = self.eval(module, Expr("name", expr.base, expr.line, name=expr.base), env, scope, depth + 1)
+            if base.partial:
+                return base
+            chars = expr.args[0].value if expr.args and expr.args[0].kind == "str" else None
+            return PathValue(getattr(base.text, expr.last)(chars) if expr.last != "lower" else base.text.lower())
         if expr.name:
             sym = self.index.resolve(module, expr.name)
             if sym is not None and sym.kind == "function" and sym.func is not None:
