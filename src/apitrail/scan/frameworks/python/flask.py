@@ -90,12 +90,6 @@ class Flask(FrameworkPlugin):
     ``__call__``: the object itself is the decorator (authlib ``require_oauth = ResourceProtector()``);
     ``=role``: the method checks requirements or permissions (flask-allows, flask-principal)."""
 
-    VIEW_BASES: ClassVar[tuple[str, ...]] = ("flask.views.MethodView", "flask.views.View")
-    """Class-based views: methods come from the HTTP methods the class (and its bases) define."""
-
-    RESOURCE_BASES: ClassVar[tuple[str, ...]] = ()
-    """flask-restful / restx Resource bases (see flask_restful.py)."""
-
     EMITS: ClassVar[frozenset[str]] = frozenset({"flask"})
     """Route frameworks this plugin reports (the linker sees the whole family)."""
 

@@ -37,11 +37,6 @@ class FlaskRestful(Flask):
     CLASS_ROUTE_DECORATORS: ClassVar[Mapping[str, str]] = {"route": "restx", "resource": "flask-restful"}
     """``@ns.route('/a', '/b')`` (restx) and ``@api.resource('/a')`` (flask-restful) register a Resource class."""
 
-    RESOURCE_BASES: ClassVar[tuple[str, ...]] = (
-        "flask_restful.Resource", "flask_restx.Resource", "flask_restplus.Resource",
-    )
-    """Resource base classes; HTTP methods are the ones the subclass chain defines."""
-
     EMITS: ClassVar[frozenset[str]] = frozenset({"flask_restful", "flask_restx"})
 
 
