@@ -221,6 +221,13 @@ def test_envoy_format_string_operators() -> None:
     assert rec["raw"]["REQ(X-REQUEST-ID):8"] == "abcdefgh"
     with pytest.raises(ValueError):
         compile_format_string("no operators here")
+    # jwt_authn payload_in_metadata and Istio 1.22's %UPSTREAM_CLUSTER_RAW%
+    t = compile_format_string("%RESPONSE_CODE% %DYNAMIC_METADATA(envoy.filters.http.jwt_authn:payload)% "
+                              "%UPSTREAM_CLUSTER_RAW%")
+    rec = t.parse('403 {"iss": "https://idp.example.com", "aud": "orders"} inbound|8080||')
+    assert rec is not None
+    assert rec["in.jwt_claims"] == {"iss": "https://idp.example.com", "aud": "orders"}
+    assert rec["hop.direction"] == "inbound"
 
 
 def test_haproxy_log_format_with_escaped_spaces() -> None:

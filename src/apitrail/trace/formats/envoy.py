@@ -136,6 +136,7 @@ _OPERATORS: dict[str, Applier] = {
     "UPSTREAM_HOST": put("upstream.address"),
     "UPSTREAM_REMOTE_ADDRESS": put("upstream.address"),
     "UPSTREAM_CLUSTER": _direction,
+    "UPSTREAM_CLUSTER_RAW": _direction,  # Istio 1.22+ default format
     "DOWNSTREAM_REMOTE_ADDRESS": put_host("client.address"),
     "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": put("client.address"),
     "DOWNSTREAM_DIRECT_REMOTE_ADDRESS": put_host("network.peer.address"),
@@ -160,11 +161,24 @@ _PSEUDO: dict[str, Applier] = {
     "x-envoy-original-path": apply_target,
     ":authority": put_host("server.address"),
     "host": put_host("server.address"),
+    "x-envoy-external-address": put("client.address"),
 }
+
+
+def _jwt_claims(rec: Record, value: str) -> None:
+    # jwt_authn payload_in_metadata logged through %DYNAMIC_METADATA(envoy.filters.http.jwt_authn:<key>)%
+    try:
+        claims = json.loads(value)
+    except ValueError:
+        return
+    if isinstance(claims, dict):
+        rec["in.jwt_claims"] = claims
 
 
 def operator_applier(op: str, arg: str | None) -> Applier | None:
     """The applier of one command operator (``REQ`` with its header argument, ``RESPONSE_FLAGS``, ...)."""
+    if op == "DYNAMIC_METADATA" and arg and arg.startswith("envoy.filters.http.jwt_authn:") and arg.count(":") == 1:
+        return _jwt_claims
     if op in ("REQ", "REQ_WITHOUT_QUERY") and arg:
         header = arg.split("?", 1)[0].strip().lower()
         return _PSEUDO.get(header) or header_applier(header)
