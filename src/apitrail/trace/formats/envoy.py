@@ -252,8 +252,8 @@ def _value_pattern(op: str, arg: str | None, before: str, after: str, at_end: bo
         return r"\d+|-"
     if op in ("START_TIME", "START_TIME_LOCAL") and nxt == "]":
         return r"[^\]]*"
-    if at_end:
-        return ".*"
+    if at_end:  # a last value without spaces must not swallow what a lazy field before it left over
+        return ".*" if _spacey(op, arg) else r"\S*"
     if not nxt:
         return ".*?"
     if nxt == " ":
