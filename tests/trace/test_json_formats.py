@@ -18,7 +18,8 @@ from _trace_helpers import FIXTURES, ingest_case, meta_for, snapshot
 
 from apitrail.trace.formats import all_formats, get_format
 
-MINE = ("cloudflare_http_requests", "akamai_datastream2", "kong", "apigw", "azure_apim", "backend_json", "otel_logs")
+MINE = ("cloudflare_http_requests", "akamai_datastream2", "kong", "apigw", "azure_apim", "backend_json", "otel_logs",
+        "aws_waf")
 UPDATE = os.environ.get("APITRAIL_UPDATE_SNAPSHOTS") == "1"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "formats"
 
