@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Vector, VField, json_keys_score, parser_from_vector
+from apitrail.trace.formats._base import (
+    FormatOptions,
+    LogFormat,
+    Parser,
+    Vector,
+    VField,
+    json_keys_score,
+    parser_from_vector,
+)
 
 H = "httpRequest"
 VECTOR = Vector(
