@@ -299,6 +299,7 @@ def _scan(root: Path, options: ScanOptions, started: float, walked: WalkResult |
                 raise
             model.errors.append(ScanError("<linker>", f"{plugin.name} linker failed: {type(exc).__name__}: {exc}"))
     model.routes = sorted(_dedupe(routes), key=lambda r: (r.file, r.line, r.path, r.method))
+    model.errors.extend(project.errors)
     _error_matters(model, project)
     model.modules = {"project": project}
     try:

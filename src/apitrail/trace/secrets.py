@@ -250,9 +250,20 @@ def prefilter_hit(text: str) -> bool:
     return bool(_PREFILTER_RE.search(text.lower()))
 
 
+_CODE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\)*")
+
+
 def shapes_in(text: str) -> Iterable[str]:
-    """Kinds of value-shaped secrets (no field context) in a whole output text; used by the output guard."""
+    """Kinds of value-shaped secrets (no field context) in a whole output text; used by the output guard.
+
+    A ``key=value`` pair whose value is a short code identifier (``password=password)`` quoted from source in
+    scan evidence) is not a credential; every other shape is.
+    """
     for leak in find_leaks("", text):
+        if leak.kind == "query_token":
+            value = text[leak.start:leak.end]
+            if _CODE_WORD.fullmatch(value) and len(value) < 24 and not any(c.isdigit() for c in value):
+                continue
         yield leak.kind
 
 

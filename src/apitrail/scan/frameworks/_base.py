@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from apitrail.scan.lang.python import PyModule
 from apitrail.scan.lang.python_auth import AuthAnalyzer
 from apitrail.scan.lang.python_index import PythonIndex
-from apitrail.scan.model import Route
+from apitrail.scan.model import Route, ScanError
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Project:
     python: list[PyModule] = field(default_factory=list)
     configs: list[ConfigFile] = field(default_factory=list)
     other: dict[str, list[Any]] = field(default_factory=dict)  # language -> facts, for other language plugins
+    errors: list[ScanError] = field(default_factory=list)  # plugins report files they could not use (bad specs)
     _index: PythonIndex | None = None
     _auth: AuthAnalyzer | None = None
 
