@@ -149,8 +149,8 @@ def test_signal_table_is_well_formed() -> None:
             for dialect in (DUCKDB, SPARK):
                 assert cond_sql(c, dialect)
     for dialect in (DUCKDB, SPARK):
-        first, second = hop_class_select(dialect)
-        assert "sig_idx" in first and "hop_self" in second
+        pre, first, second = hop_class_select(dialect)
+        assert "fx_0" in pre and "sig_idx" in first and "hop_self" in second
 
 
 def test_unknown_condition_op_is_an_error() -> None:

@@ -132,7 +132,7 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
         "SELECT c.file, count(t.k) AS n FROM t_hc c LEFT JOIN t_tid t ON c.hop_id = t.hop_id GROUP BY c.file",
     )
     parts: list[str] = [
-        f"""SELECT c.g, 'propagation_break' AS spot FROM t_hc c
+        """SELECT c.g, 'propagation_break' AS spot FROM t_hc c
             JOIN t_gtrace gt ON c.g = gt.g
             LEFT JOIN t_tid t ON c.hop_id = t.hop_id
             JOIN t_filetrace ft ON c.file = ft.file

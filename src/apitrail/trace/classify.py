@@ -33,7 +33,7 @@ from typing import Any
 
 from apitrail.trace.engines._sql import Dialect, Runner, in_list, lit
 
-Cond = tuple[str, ...]
+Cond = tuple[Any, ...]  # (op, field, values...) or ("or", Cond, Cond, ...)
 
 
 @dataclass(frozen=True)
@@ -281,14 +281,15 @@ def _norm(expr: str) -> str:
     return f"replace(lower({expr}), ' ', '_')"
 
 
-def cond_sql(c: Cond, d: Dialect) -> str:
+def cond_sql(c: Cond, d: Dialect, fx: Any = None) -> str:
+    """SQL for one condition; ``fx`` maps a field reference to SQL (default: :func:`field_expr`)."""
     op = c[0]
     if op == "or":
-        return "(" + " OR ".join(cond_sql(tuple(x), d) for x in c[1:]) + ")"
+        return "(" + " OR ".join(cond_sql(tuple(x), d, fx) for x in c[1:]) + ")"
     if op == "status":
         lo, hi = int(c[1]), int(c[2])
         return f"(status BETWEEN {lo} AND {hi})"
-    f = field_expr(c[1], d)
+    f = fx(c[1]) if fx is not None else field_expr(c[1], d)
     if op == "has":
         return f"coalesce(instr({_norm(f)}, {lit(c[2].lower().replace(' ', '_'), d)}) > 0, false)"
     if op == "eq":
@@ -312,23 +313,35 @@ def cond_sql(c: Cond, d: Dialect) -> str:
     raise ValueError(f"unknown condition op {op!r}")
 
 
-def product_sql(products: tuple[str, ...], d: Dialect) -> str:
+def product_sql(products: tuple[str, ...], d: Dialect, px: Any = None) -> str:
     if not products:
         return "true"
+    if px is not None:
+        return str(px(products))
     hay = f"lower(concat(coalesce({d.q('hop.product')}, ''), ' ', coalesce({d.q('source.format')}, '')))"
     return "(" + " OR ".join(f"instr({hay}, {lit(p, d)}) > 0" for p in products) + ")"
 
 
-def signal_sql(s: Signal, d: Dialect) -> str:
-    return "(" + " AND ".join([product_sql(s.products, d), *(cond_sql(c, d) for c in s.when)]) + ")"
+def signal_sql(s: Signal, d: Dialect, fx: Any = None, px: Any = None) -> str:
+    return "(" + " AND ".join([product_sql(s.products, d, px), *(cond_sql(c, d, fx) for c in s.when)]) + ")"
 
 
-def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, str]:
-    """Two SELECT lists for one hop: the matched signal's index (first stage), then sig, hop_class, hop_reason,
-    tag and hop_self from that index (second stage). Matching once keeps the generated code small."""
-    idx = "CASE " + " ".join(f"WHEN {signal_sql(s, d)} THEN {i}" for i, s in enumerate(signals)) + " END"
+def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, str, str]:
+    """Three SELECT lists for one hop, applied in stages so the generated code stays small (Spark compiles each
+    stage to Java): every field reference and product family once (``fx_i``, ``px_i``); then the index of the
+    first matching signal and the relay marker; then sig, hop_class, hop_reason, tag and hop_self."""
+    fields: dict[str, str] = {}
+    families: dict[tuple[str, ...], str] = {}
+
+    def fx(ref: str) -> str:
+        return fields.setdefault(ref, f"fx_{len(fields)}")
+
+    def px(products: tuple[str, ...]) -> str:
+        return families.setdefault(products, f"px_{len(families)}")
+
+    idx = "CASE " + " ".join(f"WHEN {signal_sql(s, d, fx, px)} THEN {i}" for i, s in enumerate(signals)) + " END"
     relay = " OR ".join(
-        "(" + " AND ".join([product_sql(p, d), *(cond_sql(c, d) for c in conds)]) + ")" for p, conds in RELAY
+        "(" + " AND ".join([product_sql(p, d, px), *(cond_sql(c, d, fx) for c in conds)]) + ")" for p, conds in RELAY
     )
     first = f"{idx} AS sig_idx, ({relay}) AS relays"
 
@@ -337,13 +350,15 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
             f" ELSE {default} END"
 
     sig = by_idx(lambda s: lit(s.id, d), "NULL")
-    cls = by_idx(lambda s: field_expr("failure.class", d) if s.cls.startswith("@") else lit(s.cls, d), "'none'")
-    reason = by_idx(lambda s: field_expr(s.reason or "failure.reason", d), "NULL")
+    cls = by_idx(lambda s: fx("failure.class") if s.cls.startswith("@") else lit(s.cls, d), "'none'")
+    reason = by_idx(lambda s: fx(s.reason or "failure.reason"), "NULL")
     tag = by_idx(lambda s: lit(s.tag, d), "''")
     self_sig = by_idx(lambda s: "true" if s.self_produced else "false", "false")
     hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN relays THEN false ELSE {self_sig} END"
     second = f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
-    return first, second
+    pre = ", ".join([*(f"{field_expr(ref, d)} AS {alias}" for ref, alias in fields.items()),
+                     *(f"{product_sql(p, d)} AS {alias}" for p, alias in families.items())])
+    return pre, first, second
 
 
 def classify(run: Runner) -> None:
@@ -362,16 +377,17 @@ def classify(run: Runner) -> None:
         f"IS NOT NULL OR {jwt_meta}) "
         f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT (is_err AND hop_self)))"
     )
-    first, second = hop_class_select(d)
+    pre, first, second = hop_class_select(d)
     run.create(
-        "t_hs",
+        "t_hf",
         f"""
         SELECT h.*, hg.g, hg.heur,
                (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err,
-               {first}
+               {pre}
         FROM t_h h JOIN t_hg hg ON h.hop_id = hg.hop_id
         """,
     )
+    run.create("t_hs", f"SELECT x.*, {first} FROM t_hf x")
     run.create("t_hc0", f"SELECT x.*, {second} FROM t_hs x")
     run.create(
         "t_hc",
@@ -400,8 +416,8 @@ def classify(run: Runner) -> None:
     # The failing hop: the first hop (outermost first) that produced an error itself, else the deepest error hop.
     # Then the cross-hop patterns: a 5xx whose cause is an auth failure further down is that auth failure
     # (masked), and an application 5xx caused by a deeper application's error is that deeper error.
-    masked = (f"c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500 "
-              f"AND a.deepest_auth > a.cand_depth")
+    masked = ("c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500 "
+              "AND a.deepest_auth > a.cand_depth")
     chained = ("c.layer = 'backend' AND c.hop_class NOT IN ('none', 'client_abort') "
                "AND a.deepest_backend_err > a.cand_depth")
     run.create(

@@ -35,17 +35,23 @@ def _require_pyspark() -> Any:
 
 def get_session(master: str | None = None, app_name: str = "apitrail-trace") -> Any:
     """A SparkSession (an existing one under spark-submit, else a local one) pinned to UTC."""
+    import os
+
     session_cls = _require_pyspark()
+    if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        master = "local[*]"  # not under spark-submit: run in-process
     try:
         builder = session_cls.builder.appName(app_name)
         if master:
             builder = builder.master(master)
         builder = (
             builder.config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "8")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.ansi.enabled", "false")
         )
+        if master is not None and master.startswith("local"):
+            # small local runs are dominated by per-task overhead; clusters keep their own setting
+            builder = builder.config("spark.sql.shuffle.partitions", "2")
         spark = builder.getOrCreate()
         spark.conf.set("spark.sql.session.timeZone", "UTC")
         spark.sparkContext.setLogLevel("ERROR")
