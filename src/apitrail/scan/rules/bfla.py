@@ -113,8 +113,8 @@ def _finding(route: Route, privileged_writers: dict[str, int], unprivileged_writ
         return make_finding(RULE, *route_location(route),
                             f"{route.key}: admin route that any authenticated user can call (no role check)",
                             route=route, snippet="admin-path")
-    if not facts.writes:
-        return None
+    if not facts.writes or route.method not in ("PUT", "PATCH", "DELETE"):
+        return None  # POST on an object runs an action or creates a child; it does not change the object itself
     for a in facts.accesses:
         m = model_of(a)
         # the only unprivileged route that changes a model that privileged routes guard

@@ -92,10 +92,15 @@ def _audited(route: Route, config: Any) -> bool:
 def check(model: AppModel, config: Any = None) -> Iterator[Finding]:
     if any(s.get("kind") == "audit-framework" for s in model.settings):
         return
+    seen: set[tuple[str, str]] = set()
     for route in model.routes:
         writes = route.facts.writes
         if not writes or _audited(route, config):
             continue
+        key = (route.handler_file or route.file, route.handler)
+        if key in seen:
+            continue  # one handler served on several methods (GET+POST) is one problem
+        seen.add(key)
         w = writes[0]
         yield make_finding(RULE, w.file or route.handler_file or route.file, w.line,
                            f"{route.key} writes data (`{w.text[:70]}`) without an audit log call", route=route,
