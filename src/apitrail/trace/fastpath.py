@@ -188,7 +188,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
             unsure.append(u)
         elif tgt.startswith("in.") or f.cast == "json":
             v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping)[0]
-            if f.cast not in ("str", "json", "lower", "upper", "map"):
+            if f.cast != "json":
                 unsure.append(sql_cast(e, f.cast, f.mapping)[1])
         else:
             v, u = sql_cast(e, f.cast, f.mapping)

@@ -25,8 +25,8 @@ def _to_str(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)  # as DuckDB's json_extract_string prints a JSON double (0.0, 1.5)
     return str(value)
 
 
@@ -79,11 +79,13 @@ def _lit(text: str) -> str:
 def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) -> tuple[str, str]:
     """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing)."""
     present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
+    # a JSON double printed by DuckDB and by Python's repr differ for large/small magnitudes: let Python decide
+    floaty = (f"(regexp_full_match({expr}, '-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
     if cast == "json":
         return expr, "false"
     if cast == "map":
         whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping)
-        return (f"CASE {expr} {whens} END" if whens else "NULL"), "false"
+        return (f"CASE {expr} {whens} END" if whens else "NULL"), floaty
     if cast == "formdecode":
         return (f"CASE WHEN {present} THEN url_decode(replace({expr}, '+', ' ')) END",
                 f"({present} AND regexp_matches({expr}, '%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)'))")
@@ -92,11 +94,11 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return (f"CASE WHEN {present} THEN url_decode({expr}) END",
                 f"({present} AND (contains({expr}, '+') OR regexp_matches({expr}, '%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)')))")
     if cast == "str":
-        return f"CASE WHEN {present} THEN {expr} END", "false"
+        return f"CASE WHEN {present} THEN {expr} END", floaty
     if cast == "lower":
-        return f"CASE WHEN {present} THEN lower({expr}) END", "false"
+        return f"CASE WHEN {present} THEN lower({expr}) END", floaty
     if cast == "upper":
-        return f"CASE WHEN {present} THEN upper({expr}) END", "false"
+        return f"CASE WHEN {present} THEN upper({expr}) END", floaty
     if cast == "int":
         ok = f"regexp_full_match({expr}, '-?[0-9]{{1,18}}')"
         return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS BIGINT) END", f"({present} AND NOT {ok})"
