@@ -213,6 +213,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     colnames = {t: f"_v{i}" for i, t in enumerate(vals)}
     extra_cols = "".join(f", {expr} AS {colnames[t]}" for t, expr in vals.items())
     keys_col = ", CASE WHEN bad IS NULL THEN json_keys(l) END AS _ks" if vector.kind == "json" else ""
+    keys_col += ", hash(_ks) AS _ksh" if vector.kind == "json" else ""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _ft_v AS SELECT *{extra_cols}{keys_col} FROM _ft_x")
     vals = {t: colnames[t] for t in vals}
 
@@ -327,11 +328,12 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         ELSE 'fast' END AS route FROM _ft_v""")
     join = ""
     if vector.kind == "json":
-        keysets = con.execute("SELECT DISTINCT _ks FROM _ft_c WHERE route = 'fast'").fetchall()
-        fp_tbl = pa.table({"ks": pa.array([k[0] for k in keysets], pa.list_(pa.string())),
-                           "fp": pa.array([source_fingerprint(k[0]) for k in keysets], pa.string())})
+        # one fingerprint per distinct key set, joined back on the key set's hash (a list join is slow)
+        keysets = con.execute("SELECT _ksh, any_value(_ks) FROM _ft_c WHERE route = 'fast' GROUP BY _ksh").fetchall()
+        fp_tbl = pa.table({"ksh": pa.array([k[0] for k in keysets], pa.uint64()),
+                           "fp": pa.array([source_fingerprint(k[1]) for k in keysets], pa.string())})
         con.register("_ft_fp", fp_tbl)
-        join = "JOIN _ft_fp AS _fp ON _fp.ks = _ft_c._ks"
+        join = "JOIN _ft_fp AS _fp ON _fp.ksh = _ft_c._ksh"
     select = ", ".join(f"{expr} AS {q(name)}" for name, expr in col.items())
     con.execute(f"INSERT INTO hops BY NAME SELECT {select} FROM _ft_c {join} WHERE route = 'fast'")
     fast = con.execute("SELECT count(*) FROM _ft_c WHERE route = 'fast'").fetchone()
