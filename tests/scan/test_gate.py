@@ -59,8 +59,16 @@ def test_exit_0_without_fail_on_and_1_at_threshold(tmp_path: Path) -> None:
 
 
 def test_exit_2_on_usage_error(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["scan", str(tmp_path / "missing")])
-    assert res.exit_code == 2 or "no such path" in str(res.exception)
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "apitrail.cli", "scan", str(tmp_path / "missing")],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 2 and "no such path" in res.stderr
+    root = _tree(tmp_path, config='[[suppressions]]\nrule = "bola"\n')  # a suppression without a reason
+    res = subprocess.run([sys.executable, "-m", "apitrail.cli", "scan", str(root), "--no-cache"],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 2 and "reason" in res.stderr
 
 
 def test_exit_3_under_strict_when_a_file_cannot_be_analysed(tmp_path: Path) -> None:
