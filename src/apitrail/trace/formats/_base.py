@@ -64,6 +64,11 @@ file's lines. Rows the SQL cannot settle with certainty (a secret-shaped value, 
 ``slow_if`` source present, a value that does not fit its cast) are sent to the Python line parser, which is always
 the reference. ``parser_from_vector`` builds that Python parser from the same declaration, so the two paths cannot
 drift; ``extra`` adds the per-format logic SQL does not do.
+
+``raw.unmapped`` holds the whole source record with every secret-shaped value replaced by its keyed fingerprint:
+the parsed object for JSON formats (the original line on the fast path, which only takes secret-free lines), the
+``raw`` dict for text formats. Keeping mapped fields too costs space but means nothing is lost to a mapping bug.
+``schema.source_fingerprint`` hashes the sorted top-level keys (JSON) or the ``raw`` keys (text).
 """
 
 from __future__ import annotations
