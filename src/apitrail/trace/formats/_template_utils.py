@@ -282,10 +282,14 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
     if t.json_escaped:
         for g in gs:
             body.append(f"    if {g} and '\\\\' in {g}: {g} = _unesc({g})")
-    raw_items = ", ".join(f"{name!r}: {g}" for name, g in zip(t.names, gs, strict=True))
+    # raw holds strings only: groups in optional parts of the regex are stored only when the line had them
+    maybe_none = _optional_groups(t.regex)
+    raw_items = ", ".join(f"{name!r}: {g}" for i, (name, g) in enumerate(zip(t.names, gs, strict=True))
+                          if i + 1 not in maybe_none)
     body.append(f"    raw = {{{raw_items}}}")
-    # raw holds strings only: fields of optional parts the line did not have are left out.
-    body.append("    if None in vals: raw = {k: v for k, v in raw.items() if v is not None}")
+    for i, (name, g) in enumerate(zip(t.names, gs, strict=True)):
+        if i + 1 in maybe_none:
+            body.append(f"    if {g} is not None: raw[{name!r}] = {g}")
     body.append("    rec = {'raw': raw}")
     for i, (g, apply) in enumerate(zip(gs, t.appliers, strict=True)):
         if apply is None:
@@ -306,6 +310,40 @@ def _generate_parser(t: CompiledTemplate) -> Callable[[str], Record | None]:
     fn = env["parse"]
     assert callable(fn)
     return fn  # type: ignore[no-any-return]
+
+
+def _optional_groups(regex: re.Pattern[str]) -> frozenset[int]:
+    """Numbers of the groups that may not participate in a match (inside ``?``/``*``, an alternative or a
+    lookaround), from the parsed pattern."""
+    import re._parser as sre_parse  # noqa: PLC0415 - stdlib, only needed when a template is compiled
+
+    found: set[int] = set()
+
+    def walk(items: object, optional: bool) -> None:
+        for op, av in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name == "SUBPATTERN":
+                group, _, _, sub = av
+                if group is not None and optional:
+                    found.add(group)
+                walk(sub, optional)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, _, sub = av
+                walk(sub, optional or low == 0)
+            elif name == "BRANCH":
+                for sub in av[1]:
+                    walk(sub, True)
+            elif name == "ATOMIC_GROUP":
+                walk(av, optional)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                walk(av[1], True)
+            elif name == "GROUPREF_EXISTS":
+                walk(av[1], True)
+                if av[2] is not None:
+                    walk(av[2], True)
+
+    walk(sre_parse.parse(regex.pattern, regex.flags), False)
+    return frozenset(found)
 
 
 def _json_unescape(value: str) -> str:

@@ -61,13 +61,12 @@ def _verify(rec: Record, value: str) -> None:
     rec["in.cert_verify"] = "SUCCESS" if value == "0" else f"FAILED:X509_V_ERR_{value}"
 
 
-def _active_time(rec: Record, value: str) -> None:
-    put_seconds(divisor=1000.0)(rec, value)
+_active_time = put_seconds(divisor=1000.0)
 
 
 def _total_time(rec: Record, value: str) -> None:
     if "duration" not in rec:  # %Ta (active time) wins over %Tt (which includes idle time)
-        put_seconds(divisor=1000.0)(rec, value)
+        _active_time(rec, value)
 
 
 def _query(rec: Record, value: str) -> None:

@@ -77,6 +77,17 @@ _JSON_KEYS: dict[str, Applier] = {
 }
 
 
+# StartUTC before the keys that only fill a gap (StartLocal, time)
+_JSON_ORDER = tuple(sorted(_JSON_KEYS.items(), key=lambda kv: kv[0] != "StartUTC"))
+_HEADER_CACHE: dict[str, Applier | None] = {}
+
+
+def _request_header(key: str) -> Applier | None:
+    if key not in _HEADER_CACHE:
+        _HEADER_CACHE[key] = header_applier(key[8:])
+    return _HEADER_CACHE[key]
+
+
 def _parse_json(line: str) -> Record | None:
     line = line.strip()
     if not line:
@@ -86,20 +97,18 @@ def _parse_json(line: str) -> Record | None:
         raise Reject("JSON object has no Traefik access log keys")
     raw = flatten(obj)
     rec: Record = {"raw": raw, "in.raw_json": obj}
-    # StartUTC first so StartLocal/time only fill a gap.
-    for key in sorted(raw, key=lambda k: k != "StartUTC"):
-        value = raw[key]
-        if not value or value == "-":
-            continue
-        applier = _JSON_KEYS.get(key)
-        if applier is None and key.startswith("request_"):
-            if value == "REDACTED":
-                continue
-            applier = header_applier(key[8:])
-        if applier is not None:
+    get = raw.get
+    for key, applier in _JSON_ORDER:
+        value = get(key)
+        if value and value != "-":
             applier(rec, value)
+    for key, value in raw.items():
+        if key.startswith("request_") and value and value != "-" and value != "REDACTED":
+            header = _request_header(key)
+            if header is not None:
+                header(rec, value)
     if "upstream.address" not in rec:
-        url = raw.get("ServiceURL") or raw.get("BackendURL")
+        url = get("ServiceURL") or get("BackendURL")
         if url and url != "-":
             rec["upstream.address"] = url
     return rec
