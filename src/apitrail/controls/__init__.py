@@ -15,7 +15,8 @@ FRAMEWORKS = ("soc2", "iso27001", "owasp_api", "cwe")
 def catalog() -> dict[str, Any]:
     """The bundled catalogue (catalog.yaml next to this module)."""
     text = resources.files(__package__).joinpath("catalog.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is 20x faster where libyaml is present
+    data: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     return data
 
 

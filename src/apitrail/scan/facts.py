@@ -1304,9 +1304,16 @@ def _fp(value: str) -> str:
     return keyed(value)
 
 
+_RAW_SECRET_PREFILTER = re.compile("|".join([*(p.pattern for _, p in PROVIDER_PATTERNS), CONN_STRING.pattern]),
+                                   re.I)
+
+
 def _raw_secrets(rel: str, text: str, is_config: bool) -> list[dict[str, Any]]:
     """Provider-shaped keys, private keys and connection strings with passwords, anywhere in a file."""
     out: list[dict[str, Any]] = []
+    # one pass over the whole text first: most files hold no candidate at all
+    if not _RAW_SECRET_PREFILTER.search(text):
+        return out
     for i, line in enumerate(text.splitlines(), 1):
         if len(line) > 2000:
             continue

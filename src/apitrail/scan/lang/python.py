@@ -238,12 +238,12 @@ class PyModule:
         return self.functions.get(qualname)
 
     def module_assign(self, name: str) -> Assign | None:
-        """The last module-level assignment to name."""
-        found = None
-        for a in self.assigns:
-            if a.scope == "<module>" and a.target == name:
-                found = a
-        return found
+        """The last module-level assignment to name (indexed on first use)."""
+        index = self.__dict__.get("_assign_index")
+        if index is None:
+            index = {a.target: a for a in self.assigns if a.scope == "<module>"}
+            self.__dict__["_assign_index"] = index
+        return index.get(name)
 
 
 def module_name_for(path: str) -> str:
