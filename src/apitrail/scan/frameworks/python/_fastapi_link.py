@@ -1187,7 +1187,10 @@ class Linker:
                         continue
                     self._decorated(n, m, scope, f, deco, verb, dline)
             for call, scope in m.calls:
-                self._registration(m, scope, call)
+                try:
+                    self._registration(m, scope, call)
+                except RecursionError:  # one unresolvable registration must not lose the other routes
+                    continue
         for m in self.p.python:
             self._loops(m)
         self._wrappers()
@@ -1396,11 +1399,15 @@ class Linker:
             path = "/" + path
         reasons = [x for x in (full.partial, orphan) if x]
         tags = list(r.tags) + (["hidden"] if hidden and "hidden" not in r.tags else [])
-        chain = list(deps) + list(r.deps)
-        if r.handler_func is not None and r.handler_module is not None:
-            chain += self.param_deps(r.handler_module, r.handler_func, "parameter-dependency")
-            chain += self._class_deps(r.handler_module, r.handler_func)
-        auth = self._auth(chain, r, mw)
+        try:
+            chain = list(deps) + list(r.deps)
+            if r.handler_func is not None and r.handler_module is not None:
+                chain += self.param_deps(r.handler_module, r.handler_func, "parameter-dependency")
+                chain += self._class_deps(r.handler_module, r.handler_func)
+            auth = self._auth(chain, r, mw)
+        except RecursionError:  # pathological alias/dependency cycles: keep the route, say we do not know
+            auth = AuthRequirement("unknown", [], [Evidence(r.module.path, r.line, "unresolved",
+                                                            "dependency chain too deep to analyse")])
         return [Route(method, path, r.module.path, r.line, r.handler, self.d.name, auth, partial=bool(reasons),
                       partial_reason="; ".join(reasons),
                       handler_file=r.handler_module.path if r.handler_module else r.module.path,
