@@ -307,6 +307,6 @@ def _scan(root: Path, options: ScanOptions, started: float, walked: WalkResult |
     except ImportError:
         pass
     else:
-        attach_handler_facts(project, model)
+        attach_handler_facts(project, model, jobs=options.jobs)
     model.settings.append({"elapsed_s": round(time.perf_counter() - started, 3)})
     return model

@@ -13,7 +13,10 @@ the tree (arguments mapped to parameters, bounded depth).
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -978,16 +981,48 @@ def analyze_route(an: Analyzer, route: Route) -> None:
     facts.extra["decorators_above_route"] = above
 
 
-def attach_handler_facts(project: Any, model: AppModel) -> None:
-    """Fill every route's HandlerFacts, then add project-level facts for the non-route rules."""
-    an = Analyzer(project)
-    for route in model.routes:
-        if route.facts.accesses or route.facts.extra.get("handler_module"):
-            continue
+PARALLEL_MIN_ROUTES = 120
+# NOTE: set just before a fork so the workers inherit the linked project instead of receiving it pickled
+_FORK_STATE: tuple[Any, list[Route]] | None = None
+
+
+def _analyze_routes(an: Analyzer, routes: list[Route], indices: list[int]) -> list[tuple[int, HandlerFacts]]:
+    out = []
+    for i in indices:
         try:
-            analyze_route(an, route)
+            analyze_route(an, routes[i])
         except RecursionError:
-            continue
+            pass
+        out.append((i, routes[i].facts))
+    return out
+
+
+def _analyze_chunk(indices: list[int]) -> list[tuple[int, HandlerFacts]]:
+    assert _FORK_STATE is not None
+    project, routes = _FORK_STATE
+    return _analyze_routes(Analyzer(project), routes, indices)
+
+
+def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
+    """Fill every route's HandlerFacts (routes spread over forked workers on big apps), then add
+    project-level facts for the non-route rules."""
+    global _FORK_STATE
+    an = Analyzer(project)
+    todo = [i for i, r in enumerate(model.routes)
+            if not (r.facts.accesses or r.facts.extra.get("handler_module"))]
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs > 1 and len(todo) >= PARALLEL_MIN_ROUTES and "fork" in mp.get_all_start_methods():
+        _FORK_STATE = (project, model.routes)
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
+                parts = list(pool.map(_analyze_chunk, [todo[k::jobs] for k in range(jobs)]))
+        finally:
+            _FORK_STATE = None
+        for part in parts:
+            for i, facts in part:
+                model.routes[i].facts = facts
+    else:
+        _analyze_routes(an, model.routes, todo)
     try:
         model.settings.extend(collect_settings(project, an))
     except RecursionError:  # pragma: no cover - pathological nesting
