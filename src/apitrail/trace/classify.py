@@ -28,6 +28,7 @@ Field references in conditions are canonical hop fields (``failure.reason``) or 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,12 +265,14 @@ AUTH_CLASSES = ("authn", "authz", "token_exchange")
 TOKEN_TAGS = ("audience", "scope")
 
 
-def field_expr(ref: str, d: Dialect) -> str:
-    """SQL for a field reference: canonical name, ``raw:<Key>``, or alternatives ``a|b``; always a string."""
+def field_expr(ref: str, d: Dialect, raw: Any = None) -> str:
+    """SQL for a field reference: canonical name, ``raw:<Key>``, or alternatives ``a|b``; always a string.
+
+    ``raw`` optionally maps a ``raw.unmapped`` key to SQL (DuckDB extracts all keys in one JSON parse)."""
     parts = []
     for alt in ref.split("|"):
         if alt.startswith("raw:"):
-            parts.append(d.json_str(d.q("raw.unmapped"), alt[4:]))
+            parts.append(raw(alt[4:]) if raw is not None else d.json_str(d.q("raw.unmapped"), alt[4:]))
         else:
             parts.append(f"CAST({d.q(alt)} AS STRING)")
     inner = parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
@@ -356,34 +359,64 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
     self_sig = by_idx(lambda s: "true" if s.self_produced else "false", "false")
     hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN relays THEN false ELSE {self_sig} END"
     second = f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
-    pre = ", ".join([*(f"{field_expr(ref, d)} AS {alias}" for ref, alias in fields.items()),
-                     *(f"{product_sql(p, d)} AS {alias}" for p, alias in families.items())])
+    raw_keys: dict[str, int] = {}
+
+    def raw(key: str) -> str:
+        return f"_rx[{raw_keys.setdefault(key, len(raw_keys) + 1)}]"
+
+    if d.name == "duckdb":
+        # NOTE: one JSON parse per row for every raw key (json_extract_string with a list of paths), instead
+        # of one parse per key; the pipeline provides _rx (see raw_extract_sql).
+        pre = ", ".join([*(f"{field_expr(ref, d, raw)} AS {alias}" for ref, alias in fields.items()),
+                         *(f"{product_sql(p, d)} AS {alias}" for p, alias in families.items())])
+        pre += f" /*rx:{json.dumps(list(raw_keys))}*/"
+    else:
+        pre = ", ".join([*(f"{field_expr(ref, d)} AS {alias}" for ref, alias in fields.items()),
+                         *(f"{product_sql(p, d)} AS {alias}" for p, alias in families.items())])
     return pre, first, second
+
+
+def raw_extract_sql(d: Dialect) -> str | None:
+    """DuckDB: the ``_rx`` list of every ``raw.unmapped`` key the signals read, in one JSON parse."""
+    if d.name != "duckdb":
+        return None
+    pre, _, _ = hop_class_select(d)
+    keys = json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))
+    paths = ", ".join(lit(f'$."{k}"', d) for k in keys)
+    return f"json_extract_string({d.q('raw.unmapped')}, [{paths}]) AS _rx"
+
+
+def hop_columns(d: Dialect) -> tuple[str, ...]:
+    """Expressions over the source hop row that classification reads; the pipeline computes them once into
+    ``t_h`` (see :func:`apitrail.trace.correlate.build_hop_table`), so the wide ``raw.unmapped`` is read once."""
+    pre, _, _ = hop_class_select(d)
+    raw = d.q("raw.unmapped")
+    jwt_meta = d.regex(raw, 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
+    return (pre, f"(CASE WHEN instr(coalesce({raw}, ''), 'jwt_authn') > 0 THEN {jwt_meta} ELSE false END) AS jwt_meta")
 
 
 def classify(run: Runner) -> None:
     """Create ``t_hc`` (per hop: group, depth, class, reason, self) and ``t_gc`` (per group: failing hop and class).
 
-    Needs ``t_h`` and ``t_hg`` from :func:`apitrail.trace.correlate.correlate`.
+    Needs ``t_h`` (built with :func:`hop_columns` as extra columns) and ``t_hg`` from
+    :func:`apitrail.trace.correlate.correlate`.
     """
     d = run.dialect
     q = d.q
     # A hop accepted the token when it says so, or when it logged the token's identity and did not itself
     # answer with an error (it passed the request on). Envoy's jwt_authn issuer in dynamic metadata counts.
-    jwt_meta = d.regex(q("raw.unmapped"), 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
     token_ok = (
         f"(lower(coalesce({q('authn.result')}, '')) = 'success' OR "
         f"((coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}, {q('token.client_id')}) "
-        f"IS NOT NULL OR {jwt_meta}) "
+        f"IS NOT NULL OR jwt_meta) "
         f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT (is_err AND hop_self)))"
     )
-    pre, first, second = hop_class_select(d)
+    _pre, first, second = hop_class_select(d)
     run.create(
         "t_hf",
-        f"""
+        """
         SELECT h.*, hg.g, hg.heur,
-               (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err,
-               {pre}
+               (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err
         FROM t_h h JOIN t_hg hg ON h.hop_id = hg.hop_id
         """,
     )

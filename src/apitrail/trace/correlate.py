@@ -27,6 +27,7 @@ out-of-order CDN lines need no special case because nothing depends on file orde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from apitrail.trace.engines._sql import Runner, in_list
 
@@ -91,15 +92,30 @@ def _present_key(expr: str) -> str:
     return f"({expr} IS NOT NULL AND NOT {_valid_key(expr)})"
 
 
-def build_hop_table(run: Runner, source: str = "hops") -> int:
-    """Create ``t_h``: every hop with a stable ``hop_id`` and the short columns the later steps use."""
+KEEP_COLUMNS: tuple[str, ...] = (
+    "hop.product", "source.format", "trace.source", "trace.invalid_reason", "schema.source_fingerprint",
+    "tls.forwarded_by", "network.peer.address", "authn.result", "authz.decision", "token.fingerprint", "token.issuer",
+    "token.audience", "token.subject_fp", "token.client_id", "token.scope", "enduser.id_fp", "workload.id",
+    "tls.client.subject", "tls.client.hash.sha256", "trace.id", "http.request.id",
+)
+"""Canonical columns carried into the work tables (the rest, notably ``raw.unmapped``, is read once)."""
+
+
+def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = (), pre_source: str | None = None) -> int:
+    """Create ``t_h``: every hop with a stable ``hop_id``, the short columns the later steps use, the canonical
+    columns they read (``KEEP_COLUMNS``) and ``extra`` expressions over the source row (``expr AS alias``)."""
     d = run.dialect
     q = d.q
+    keep = ", ".join(f"s.{q(c)}" for c in KEEP_COLUMNS)
+    xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(d.json_path(q('raw.unmapped'), path))} "
+             f"THEN {_norm_key(d.json_path(q('raw.unmapped'), path))} END AS xk_{i}"
+             for i, (p, path, _kind) in enumerate(EXTRA_KEYS)]
+    more = "".join(f", {e}" for e in (*xkeys, *extra))
     rank_case = " ".join(f"WHEN {in_list([k], d)} THEN {v}" for k, v in LAYER_RANK.items())
     run.create(
         "t_h",
         f"""
-        SELECT row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')}) AS hop_id, s.*,
+        SELECT row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')}) AS hop_id, {keep}{more},
                {q('source.file')} AS file, {q('source.line')} AS line,
                coalesce({q('hop.layer')}, 'backend') AS layer,
                coalesce({q('hop.product')}, '') AS product,
@@ -123,19 +139,20 @@ def build_hop_table(run: Runner, source: str = "hops") -> int:
                (CASE WHEN {_present_key(q('trace.id'))} THEN 1 ELSE 0 END
                 + CASE WHEN {_present_key(q('http.request.id'))} THEN 1 ELSE 0 END
                 + CASE WHEN {_present_key(q('edge.request_id'))} THEN 1 ELSE 0 END) AS placeholder_keys
-        FROM {source} s
+        FROM {f"(SELECT *, {pre_source} FROM {source})" if pre_source else source} s
         """,
     )
     return int(run.scalar("SELECT count(*) FROM t_h"))
 
 
-def _extra_key_sql(run: Runner, products: tuple[str, ...], path: tuple[str, ...], kind: str) -> str:
+def product_sql_lazy(products: tuple[str, ...], d: Any) -> str:
     from apitrail.trace.classify import product_sql
 
-    d = run.dialect
-    v = d.json_path(d.q("raw.unmapped"), path)
-    return (f" UNION ALL SELECT hop_id, '{kind}' AS kind, {_norm_key(v)} AS k FROM t_h "
-            f"WHERE {product_sql(products, d)} AND {_valid_key(v)}")
+    return product_sql(products, d)
+
+
+def _extra_key_sql(i: int, kind: str) -> str:
+    return f" UNION ALL SELECT hop_id, '{kind}' AS kind, xk_{i} AS k FROM t_h WHERE xk_{i} IS NOT NULL"
 
 
 def build_keys(run: Runner, opts: CorrelateOptions) -> tuple[int, int]:
@@ -170,7 +187,7 @@ def build_keys(run: Runner, opts: CorrelateOptions) -> tuple[int, int]:
         UNION ALL SELECT hop_id, 'request_id' AS kind, rid AS k FROM t_h WHERE rid IS NOT NULL
         UNION ALL SELECT hop_id, 'edge_id' AS kind, eid AS k FROM t_h WHERE eid IS NOT NULL
         UNION ALL SELECT hop_id, 'message_id' AS kind, mid AS k FROM t_h WHERE mid IS NOT NULL
-        """ + "".join(_extra_key_sql(run, products, path, kind) for products, path, kind in EXTRA_KEYS),
+        """ + "".join(_extra_key_sql(i, kind) for i, (_p, _path, kind) in enumerate(EXTRA_KEYS)),
     )
     run.create(
         "t_keycount",
@@ -288,11 +305,12 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
     return int(run.scalar("SELECT count(*) FROM t_hedges"))
 
 
-def correlate(run: Runner, source: str = "hops", opts: CorrelateOptions | None = None) -> CorrelationStats:
+def correlate(run: Runner, source: str = "hops", opts: CorrelateOptions | None = None,
+              extra: tuple[str, ...] = (), pre_source: str | None = None) -> CorrelationStats:
     """Run the whole join; leaves ``t_hg`` (hop_id, g, heur) and ``t_group`` (g, size, join_kind, request_key)."""
     opts = opts or CorrelateOptions()
     stats = CorrelationStats()
-    stats.hops = build_hop_table(run, source)
+    stats.hops = build_hop_table(run, source, extra, pre_source)
     stats.hub_keys, stats.placeholder_keys = build_keys(run, opts)
     stats.iterations = propagate(run, "t_edges", None, opts)
     if opts.heuristic:

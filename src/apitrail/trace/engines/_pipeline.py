@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apitrail.trace.blindspots import BlindSpotOptions, BlindSpotReport, find_blind_spots
-from apitrail.trace.classify import classify
+from apitrail.trace.classify import classify, hop_columns, raw_extract_sql
 from apitrail.trace.correlate import CorrelateOptions, CorrelationStats, correlate
 from apitrail.trace.engines._sql import Runner
 
@@ -74,7 +74,8 @@ def _iso(ts: float | None) -> str | None:
 def analyze(run: Runner, source: str = "hops", options: AnalyzeOptions | None = None) -> AnalysisResult:
     """Run the whole pipeline over ``source`` (a table with the canonical hop columns)."""
     options = options or AnalyzeOptions()
-    stats = correlate(run, source, options.correlate)
+    stats = correlate(run, source, options.correlate, hop_columns(run.dialect),
+                      raw_extract_sql(run.dialect))
     classify(run)
     blind = find_blind_spots(run, options.blind_spots)
     hop_rows = run.rows(
