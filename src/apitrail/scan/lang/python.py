@@ -528,6 +528,16 @@ class _Extractor:
         if t in ("function_definition", "class_definition"):
             self._definition(stmt, [], scope, cls, body, prefix)
             return
+        if t == "type_alias_statement":  # PEP 695: `type CurrentUser = Annotated[User, Depends(...)]`
+            left = stmt.child_by_field_name("left")
+            right = stmt.child_by_field_name("right")
+            if left is not None and right is not None:
+                name_node = left.named_children[0] if left.named_children else left
+                alias = Assign(node_text(name_node).split("[")[0], to_expr(right), stmt.start_point[0] + 1, scope)
+                (body.assigns if body is not None else self.mod.assigns).append(alias)
+                if cls is not None and body is None:
+                    cls.attrs[alias.target] = alias
+            return
         if t == "expression_statement":
             for child in stmt.named_children:
                 self._expression_stmt(child, scope, cls, body)
