@@ -384,6 +384,18 @@ def to_expr(node: Node | None, depth: int = 0) -> Expr:
         vexpr = to_expr(value_node, d)
         subs = [to_expr(c, d) for c in node.children_by_field_name("subscript")]
         return Expr("subscript", text, line, name=vexpr.name, args=subs, func=vexpr)
+    if t == "generic_type":  # `Annotated[X, Depends(y)]` in a type context (PEP 695 aliases)
+        head = node.named_children[0] if node.named_children else None
+        hexpr = to_expr(head, d)
+        params = next((c for c in node.named_children if c.type == "type_parameter"), None)
+        subs = []
+        for c in params.named_children if params is not None else []:
+            inner = c.named_children[0] if c.type == "type" and c.named_children else c
+            subs.append(to_expr(inner, d))
+        return Expr("subscript", text, line, name=hexpr.name, args=subs, func=hexpr)
+    if t == "type" and len(node.named_children) == 1:
+        return to_expr(node.named_children[0], depth) if depth else Expr("other", text, line, args=[
+            to_expr(node.named_children[0], d)])
     if t == "parenthesized_expression":
         inner_nodes = [c for c in node.named_children if c.type != "comment"]
         return to_expr(inner_nodes[0], depth) if inner_nodes else Expr("other", text, line)
@@ -533,7 +545,8 @@ class _Extractor:
             right = stmt.child_by_field_name("right")
             if left is not None and right is not None:
                 name_node = left.named_children[0] if left.named_children else left
-                alias = Assign(node_text(name_node).split("[")[0], to_expr(right), stmt.start_point[0] + 1, scope)
+                value_node = right.named_children[0] if right.type == "type" and right.named_children else right
+                alias = Assign(node_text(name_node).split("[")[0], to_expr(value_node), stmt.start_point[0] + 1, scope)
                 (body.assigns if body is not None else self.mod.assigns).append(alias)
                 if cls is not None and body is None:
                     cls.attrs[alias.target] = alias
