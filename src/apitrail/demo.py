@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+
 def examples_dir() -> Path:
     """The bundled examples: inside the installed wheel, or at the repository root in a checkout."""
     here = Path(__file__).resolve().parent
