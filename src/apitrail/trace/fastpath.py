@@ -33,6 +33,10 @@ _PY_CANONICAL = frozenset({"tls.client.subject", "tls.client.issuer", "tls.clien
                            "trace.invalid_reason", "url.query_fp", "raw.unmapped", "schema.source_fingerprint",
                            "source.file", "source.line", "source.format"})
 
+# what Python's str.strip() removes (str.isspace), so both paths agree on a "blank" line
+_PY_BLANK = (r"[\s\x{0b}\x{0c}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+             r"\x{205f}\x{3000}]*")
+
 
 def lit(value: Any) -> str:
     if value is None:
@@ -140,7 +144,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     if vector.kind == "json":
         paths = "[" + ", ".join(lit(json_path(s)) for s in srcs) + "]"
         ok = "json_valid(l) AND ltrim(l)[1] = '{'"
-        bad = ("CASE WHEN ltrim(l) = '' THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
+        bad = (f"CASE WHEN regexp_full_match(l, '{_PY_BLANK}') THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
                "WHEN ltrim(l)[1] <> '{' THEN 'json value is not an object' END")
         extract = f"json_extract_string(CASE WHEN {ok} THEN l ELSE '{{}}' END, {paths}) AS j"
         match = "true"
@@ -148,7 +152,7 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         assert vector.pattern is not None
         groups = [s if isinstance(s, str) else s[0] for s in srcs]
         names = "[" + ", ".join(lit(g) for g in groups) + "]"
-        bad = "CASE WHEN ltrim(l) = '' THEN 'blank' END"
+        bad = f"CASE WHEN regexp_full_match(l, '{_PY_BLANK}') THEN 'blank' END"
         extract = f"regexp_extract(l, {lit(vector.pattern)}, {names}) AS r"
         match = f"regexp_full_match(l, {lit(vector.pattern)})"
     scanned = "l"

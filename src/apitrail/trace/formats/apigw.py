@@ -233,11 +233,34 @@ def _make(options: FormatOptions) -> Parser:
     return base
 
 
+_APIGW_ONLY_KEYS = ("ip", "requestTime", "requestTimeEpoch", "httpMethod", "routeKey", "resourcePath", "responseLength",
+                    "extendedRequestId", "integrationLatency", "integrationStatus", "domainName", "apiId", "stage",
+                    "caller", "user", "protocol")
+# keys of application logging frameworks (logback/logstash, ECS, structlog): a backend line, not a gateway line
+_APP_LOG_KEYS = frozenset({"@version", "logger_name", "logger", "thread_name", "level", "level_value", "log.level",
+                           "severity", "levelname", "lineno", "exc_info", "stack_trace"})
+
+
 def _detect(lines: list[str]) -> float:
     score = max(json_keys_score(lines, [a, b], ["ip", "protocol", "responseLength", "requestTime"])
                 for a, b in (("requestId", "httpMethod"), ("requestId", "routeKey"), ("requestId", "status"),
                              ("extendedRequestId", "status")))
-    return 0.9 * score
+    if score == 0.0:
+        return 0.0
+    # `requestId` + `status` alone is common in application logs: ask for a $context-only key, and no
+    # logging-framework keys
+    objs = []
+    for line in lines[:20]:
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            objs.append(obj)
+    if not objs:
+        return 0.0
+    aws_like = sum(1 for o in objs if any(k in o for k in _APIGW_ONLY_KEYS) and not (set(o) & _APP_LOG_KEYS))
+    return 0.9 * score * aws_like / len(objs)
 
 
 FORMAT = LogFormat(
