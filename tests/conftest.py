@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+# CI checks the repository out with shared/ beside it: point the log-sample tests there when it exists
+_SHARED_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "logsamples"
+if _SHARED_SAMPLES.is_dir():
+    os.environ.setdefault("APITRAIL_LOGSAMPLES", str(_SHARED_SAMPLES))
 
 
 @pytest.fixture(autouse=True)

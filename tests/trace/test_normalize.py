@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +33,7 @@ from apitrail.trace.normalize.trace_ids import (
 )
 from apitrail.trace.secrets import fingerprint
 
-LOGSAMPLES = Path("/work/shared/logsamples")
+LOGSAMPLES = Path(os.environ.get("APITRAIL_LOGSAMPLES", "/work/shared/logsamples"))
 
 
 # --- W3C traceparent (spec/20-http_request_header_format.md)
