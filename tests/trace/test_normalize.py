@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import base64
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
