@@ -380,10 +380,20 @@ def raw_extract_sql(d: Dialect) -> str | None:
     """DuckDB: the ``_rx`` list of every ``raw.unmapped`` key the signals read, in one JSON parse."""
     if d.name != "duckdb":
         return None
+    from apitrail.trace.correlate import EXTRA_KEYS
+
     pre, _, _ = hop_class_select(d)
     keys = json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))
-    paths = ", ".join(lit(f'$."{k}"', d) for k in keys)
-    return f"json_extract_string({d.q('raw.unmapped')}, [{paths}]) AS _rx"
+    paths = [lit(f'$."{k}"', d) for k in keys]
+    # the correlation's second ids come last: _rx[len(keys) + i + 1] is EXTRA_KEYS[i]
+    paths += [lit("$" + "".join(f'."{k}"' for k in path), d) for _p, path, _kind in EXTRA_KEYS]
+    return f"json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}]) AS _rx"
+
+
+def raw_extract_offset(d: Dialect) -> int:
+    """How many signal keys precede the EXTRA_KEYS paths in ``_rx``."""
+    pre, _, _ = hop_class_select(d)
+    return len(json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))) if d.name == "duckdb" else 0
 
 
 def hop_columns(d: Dialect) -> tuple[str, ...]:

@@ -107,9 +107,15 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
     d = run.dialect
     q = d.q
     keep = ", ".join(f"s.{q(c)}" for c in KEEP_COLUMNS)
-    xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(d.json_path(q('raw.unmapped'), path))} "
-             f"THEN {_norm_key(d.json_path(q('raw.unmapped'), path))} END AS xk_{i}"
-             for i, (p, path, _kind) in enumerate(EXTRA_KEYS)]
+    if pre_source:  # DuckDB: the paths were extracted with the signal keys in one JSON parse (_rx)
+        from apitrail.trace.classify import raw_extract_offset
+
+        off = raw_extract_offset(d)
+        vals = [f"s._rx[{off + i + 1}]" for i in range(len(EXTRA_KEYS))]
+    else:
+        vals = [d.json_path(q("raw.unmapped"), path) for _p, path, _kind in EXTRA_KEYS]
+    xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(v)} THEN {_norm_key(v)} END AS xk_{i}"
+             for i, ((p, _path, _kind), v) in enumerate(zip(EXTRA_KEYS, vals, strict=True))]
     more = "".join(f", {e}" for e in (*xkeys, *extra))
     rank_case = " ".join(f"WHEN {in_list([k], d)} THEN {v}" for k, v in LAYER_RANK.items())
     run.create(
