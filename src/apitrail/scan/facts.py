@@ -1015,7 +1015,10 @@ def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
         _FORK_STATE = (project, model.routes)
         try:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-                parts = list(pool.map(_analyze_chunk, [todo[k::jobs] for k in range(jobs)]))
+                futures = [pool.submit(_analyze_chunk, todo[k::jobs]) for k in range(jobs)]
+                # the project-level facts are computed here meanwhile, instead of after the routes
+                settings = _collect_settings_safe(project, an)
+                parts = [f.result() for f in futures]
         finally:
             _FORK_STATE = None
         for part in parts:
@@ -1023,10 +1026,15 @@ def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
                 model.routes[i].facts = facts
     else:
         _analyze_routes(an, model.routes, todo)
+        settings = _collect_settings_safe(project, an)
+    model.settings.extend(settings)
+
+
+def _collect_settings_safe(project: Any, an: Analyzer) -> list[dict[str, Any]]:
     try:
-        model.settings.extend(collect_settings(project, an))
+        return collect_settings(project, an)
     except RecursionError:  # pragma: no cover - pathological nesting
-        pass
+        return []
 
 
 # ------------------------------------------------------------------------------------------- project facts
