@@ -1347,15 +1347,21 @@ def _fp(value: str) -> str:
     return keyed(value)
 
 
-_RAW_SECRET_PREFILTER = re.compile("|".join([*(p.pattern for _, p in PROVIDER_PATTERNS), CONN_STRING.pattern]),
-                                   re.I)
+# literal anchors of PROVIDER_PATTERNS (substring tests run at C speed; the regexes then confirm per line)
+_RAW_SECRET_LITERALS = ("AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xoxb-", "xoxa-", "xoxp-", "xoxr-",
+                        "xoxs-", "k_live_", "AIza", "SG.", "PRIVATE KEY", "sk-")
+_CONN_PREFILTER = re.compile(r"://[^/\s:@'\"]+:[^@/\s'\"]+@")
+
+
+def _raw_secret_candidate(text: str) -> bool:
+    return any(lit in text for lit in _RAW_SECRET_LITERALS) or ("://" in text and bool(_CONN_PREFILTER.search(text)))
 
 
 def _raw_secrets(rel: str, text: str, is_config: bool) -> list[dict[str, Any]]:
     """Provider-shaped keys, private keys and connection strings with passwords, anywhere in a file."""
     out: list[dict[str, Any]] = []
     # one pass over the whole text first: most files hold no candidate at all
-    if not _RAW_SECRET_PREFILTER.search(text):
+    if not _raw_secret_candidate(text):
         return out
     for i, line in enumerate(text.splitlines(), 1):
         if len(line) > 2000:
