@@ -22,6 +22,7 @@ from typing import Any
 
 from apitrail.scan.lang.python import Expr, FunctionDef, PyModule
 from apitrail.scan.model import AppModel, DataAccess, Evidence, HandlerFacts, Route
+from apitrail.secret_patterns import PROVIDER_KEYS, PROVIDER_LITERALS
 
 MAX_DEPTH = 3
 PATH_PARAM_RE = re.compile(r"\{([A-Za-z_]\w*)(?::[^}]*)?\}|<(?:[^:<>]+:)?([A-Za-z_]\w*)>")
@@ -1059,14 +1060,8 @@ PLACEHOLDER = re.compile(
 WEAK_REAL = re.compile(r"^(password|admin|root|secret|123456\d*|qwerty|letmein|pass|changeit|random|test|guest)$",
                        re.I)
 PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("aws-access-key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("slack-token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b")),
-    ("stripe-key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}\b")),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    *PROVIDER_KEYS,
     ("private-key", re.compile(r"-----BEGIN (RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----")),
-    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{32,}\b")),
 )
 CONN_STRING = re.compile(r"\b(postgres(ql)?|mysql|mariadb|mongodb(\+srv)?|redis|amqp|mssql|oracle)(\+\w+)?://"
                          r"([^:@/\s'\"]+):([^@/\s'\"]+)@", re.I)
@@ -1347,9 +1342,7 @@ def _fp(value: str) -> str:
     return keyed(value)
 
 
-# literal anchors of PROVIDER_PATTERNS (substring tests run at C speed; the regexes then confirm per line)
-_RAW_SECRET_LITERALS = ("AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xoxb-", "xoxa-", "xoxp-", "xoxr-",
-                        "xoxs-", "k_live_", "AIza", "SG.", "PRIVATE KEY", "sk-")
+_RAW_SECRET_LITERALS = (*PROVIDER_LITERALS, "PRIVATE KEY")
 _CONN_PREFILTER = re.compile(r"://[^/\s:@'\"]+:[^@/\s'\"]+@")
 
 

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from apitrail.errors import ConfigError
+from apitrail.secret_patterns import PROVIDER_KEYS
 
 FP_PREFIX = "fp:"
 _FP_RE = re.compile(r"fp:[A-Za-z0-9_-]{22}")
@@ -105,15 +106,11 @@ _PEM = re.compile(
     r"-----BEGIN(?: |%20|\+)(?:[A-Z]+(?: |%20|\+))?PRIVATE(?: |%20|\+)KEY-----"
     r"(?:[\s\S]*?-----END(?: |%20|\+)(?:[A-Z]+(?: |%20|\+))?PRIVATE(?: |%20|\+)KEY-----)?"
 )
-_CLOUD = (
-    ("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
-    ("gcp_api_key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
-    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}")),
-    ("slack_token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("stripe_key", re.compile(r"\b[rs]k_live_[0-9a-zA-Z]{16,}")),
-    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("azure_storage_key", re.compile(r"(?i)accountkey=([A-Za-z0-9+/]{40,}={0,2})")),
-)
+# the leak kinds keep their historical names; the shapes are shared with the scan (apitrail.secret_patterns)
+_LEAK_KIND = {"aws-access-key": "aws_access_key", "google-api-key": "gcp_api_key", "github-token": "github_token",
+              "slack-token": "slack_token", "stripe-key": "stripe_key", "gitlab-token": "gitlab_token",
+              "azure-storage-key": "azure_storage_key"}
+_CLOUD = tuple((_LEAK_KIND[kind], rx) for kind, rx in PROVIDER_KEYS if kind in _LEAK_KIND)
 _AWS_QUERY_KEYS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token", "awsaccesskeyid"})
 
 # A case-insensitive superset of everything above, for the SQL fast path (RE2 syntax). A test checks that any

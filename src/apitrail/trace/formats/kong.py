@@ -80,7 +80,8 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
     consumer = obj.get("consumer")
     if isinstance(consumer, dict) and (consumer.get("username") or consumer.get("id")):
         rec["consumer.id"] = str(consumer.get("username") or consumer.get("id"))
-    qs = (obj.get("request") or {}).get("querystring")
+    request = obj.get("request")
+    qs = request.get("querystring") if isinstance(request, dict) else None
     if isinstance(qs, dict) and qs:
         for key in ("apikey", "api_key", "api-key"):
             if isinstance(qs.get(key), str):
@@ -91,7 +92,8 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
     if isinstance(tries, list) and len(tries) > 1 and "in.upstream_status" not in rec:
         codes = [str(t.get("code")) for t in tries if isinstance(t, dict) and t.get("code") is not None]
         last = tries[-1]
-        status = (obj.get("response") or {}).get("status")
+        response = obj.get("response")
+        status = response.get("status") if isinstance(response, dict) else None
         if isinstance(last, dict) and last.get("code") is None and status is not None:
             codes.append(str(status))  # the last try answered with the final status
         if codes:
