@@ -4,6 +4,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed example sequence (reproducible); local runs keep exploring
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # CI checks the repository out with shared/ beside it: point the log-sample tests there when it exists
 _SHARED_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "logsamples"
