@@ -19,7 +19,7 @@ from _trace_helpers import FIXTURES, ingest_case, meta_for, snapshot
 from apitrail.trace.formats import all_formats, get_format
 
 MINE = ("cloudflare_http_requests", "akamai_datastream2", "kong", "apigw", "azure_apim", "backend_json", "otel_logs",
-        "aws_waf")
+        "aws_waf", "apigw_lambda_event")
 UPDATE = os.environ.get("APITRAIL_UPDATE_SNAPSHOTS") == "1"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "formats"
 
@@ -112,6 +112,7 @@ def test_logsamples_are_accepted() -> None:
         "gateway-kong-log-serializer.jsonl": "kong",
         "backend-java-ecs-logging.jsonl": "backend_json",
         "backend-otel-otlp-json-logs.jsonl": "otel_logs",
+        "gateway-aws-apigw-lambda-events.jsonl": "apigw_lambda_event",
     }
     for name, fmt in expected.items():
         result, _ = ingest_case(samples / name)
