@@ -19,7 +19,7 @@ from _trace_helpers import FIXTURES, ingest_case, meta_for, snapshot
 from apitrail.trace.formats import all_formats, get_format
 
 MINE = ("cloudflare_http_requests", "akamai_datastream2", "kong", "apigw", "azure_apim", "backend_json", "otel_logs",
-        "aws_waf", "apigw_lambda_event")
+        "aws_waf", "apigw_lambda_event", "http_headers_json")
 UPDATE = os.environ.get("APITRAIL_UPDATE_SNAPSHOTS") == "1"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "formats"
 
@@ -113,6 +113,7 @@ def test_logsamples_are_accepted() -> None:
         "backend-java-ecs-logging.jsonl": "backend_json",
         "backend-otel-otlp-json-logs.jsonl": "otel_logs",
         "gateway-aws-apigw-lambda-events.jsonl": "apigw_lambda_event",
+        "headers-istio-httpbin-b3-xfcc.jsonl": "http_headers_json",
     }
     for name, fmt in expected.items():
         result, _ = ingest_case(samples / name)
