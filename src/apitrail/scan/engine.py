@@ -102,32 +102,50 @@ def _load_cached(path: Path) -> FileFacts | None:
 
 
 def _store_cached(path: Path, ff: Any) -> None:
+    _store_blob(path, pickle.dumps(ff, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _store_blob(path: Path, blob: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(ff, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(blob)
         os.replace(tmp, path)
     except OSError:
         pass
 
 
-def _process(args: tuple[SourceFile, str | None]) -> FileFacts:
-    """Extract one file's facts (in a worker); writes the cache entry itself."""
-    sf, cache_dir = args
+def _extract_file(sf: SourceFile) -> tuple[FileFacts, bytes | None]:
     try:
         data = sf.path.read_bytes()
     except OSError as exc:
-        return FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
+        return FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}"), None
     try:
-        ff = _extract(sf, data)
+        return _extract(sf, data), data
     except RecursionError:
-        ff = FileFacts(sf.rel, sf.language, error="too deeply nested to analyse")
+        return FileFacts(sf.rel, sf.language, error="too deeply nested to analyse"), data
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the scan; reported in errors
-        ff = FileFacts(sf.rel, sf.language, error=f"extractor failed: {type(exc).__name__}: {exc}")
-    if cache_dir is not None:
+        return FileFacts(sf.rel, sf.language, error=f"extractor failed: {type(exc).__name__}: {exc}"), data
+
+
+def _process(args: tuple[SourceFile, str | None]) -> FileFacts:
+    """Extract one file's facts in this process; writes the cache entry."""
+    sf, cache_dir = args
+    ff, data = _extract_file(sf)
+    if cache_dir is not None and data is not None:
         _store_cached(_cache_path(cache_dir, sf.rel, sf.digest or hashlib.sha256(data).hexdigest()), ff)
     return ff
+
+
+def _process_pickled(args: tuple[SourceFile, str | None]) -> bytes:
+    """Extract one file's facts in a worker and return them pickled: the same bytes go to the cache file and
+    back to the parent, so each file's facts are serialised once, not twice."""
+    sf, cache_dir = args
+    ff, data = _extract_file(sf)
+    blob = pickle.dumps(ff, protocol=pickle.HIGHEST_PROTOCOL)
+    if cache_dir is not None and data is not None:
+        _store_blob(_cache_path(cache_dir, sf.rel, sf.digest or hashlib.sha256(data).hexdigest()), blob)
+    return blob
 
 
 def extract_all(files: list[SourceFile], options: ScanOptions) -> list[FileFacts]:
@@ -163,7 +181,7 @@ def extract_all(files: list[SourceFile], options: ScanOptions) -> list[FileFacts
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         chunk = max(4, len(work) // (jobs * 8))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            done = list(pool.map(_process, work, chunksize=chunk))
+            done = [pickle.loads(blob) for blob in pool.map(_process_pickled, work, chunksize=chunk)]
     for i, ff in zip(misses, done, strict=True):
         results[i] = ff
     return [r for r in results if r is not None]
