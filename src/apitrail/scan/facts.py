@@ -13,6 +13,8 @@ the tree (arguments mapped to parameters, bounded depth).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import multiprocessing as mp
 import os
 import re
@@ -171,6 +173,34 @@ class FuncResult:
     literal_credentials: list[Evidence] = field(default_factory=list)
 
 
+@dataclass
+class _MemoEntry:
+    result: FuncResult
+    at: tuple[str, int]
+    visited: frozenset[tuple[str, str]]
+    tainted: dict[str, str]
+    identity: set[str]
+    path_params: set[str]
+
+
+def _relocated(res: FuncResult, old: tuple[str, int], new: tuple[str, int]) -> FuncResult:
+    """Move a helper's result from one call site to another (every line in it is the call site)."""
+    if old == new:
+        return res
+
+    def move(e: Evidence) -> Evidence:
+        return dataclasses.replace(e, file=new[0], line=new[1]) if (e.file, e.line) == old else e
+
+    for acc in res.accesses:
+        if (acc.file, acc.line) == old:
+            acc.file, acc.line = new
+    for name in ("ownership", "role_checks", "client_role_checks", "audit", "password_compares", "jwt_calls",
+                 "inline_auth", "env_exposure", "literal_credentials"):
+        setattr(res, name, [move(e) for e in getattr(res, name)])
+    res.models = [(new[1] if line == old[1] else line, m, o) for line, m, o in res.models]
+    return res
+
+
 class Analyzer:
     """Per-project memoised handler analysis."""
 
@@ -179,6 +209,8 @@ class Analyzer:
         self.index = project.index
         self._owned: dict[tuple[str, str], tuple[bool, bool]] = {}
         self.owned_by_name: dict[str, str] = {}
+        self._helper_memo: dict[Any, _MemoEntry] = {}
+        self._seen_cuts = 0
 
     # -- model classes ----------------------------------------------------------------------------------
     def ownership(self, module: PyModule, name: str) -> str:
@@ -297,11 +329,39 @@ class Analyzer:
     # -- the analysis -------------------------------------------------------------------------------------
     def analyze(self, module: PyModule, func: FunctionDef, flow: Flow, depth: int = 0,
                 at: tuple[str, int] | None = None, seen: set[tuple[str, str]] | None = None) -> FuncResult:
-        """Analyse one function body. `at` = (file, line) of the handler call site when inside a helper."""
+        """Analyse one function body. `at` = (file, line) of the handler call site when inside a helper.
+
+        Helpers (depth >= 1) are memoised per (function, depth, incoming flow): every evidence line of a helper's
+        result is its call site, so a cached result is relocated to the new call site. A result is cached only
+        when no callee was cut short by the per-route `seen` set, and reused only when none of the callees it
+        visited has been seen in this route: the answers are the same as without the memo.
+        """
         seen = set() if seen is None else seen
         key = (module.path, func.qualname)
+        if depth == 0 or at is None or key in seen or depth > MAX_DEPTH:
+            return self._analyze_body(module, func, flow, depth, at, seen)
+        mkey = (key, depth, frozenset(flow.tainted.items()), frozenset(flow.identity), frozenset(flow.path_params))
+        hit = self._helper_memo.get(mkey)
+        if hit is not None and hit.visited.isdisjoint(seen):
+            seen |= hit.visited
+            flow.tainted, flow.identity, flow.path_params = dict(hit.tainted), set(hit.identity), set(hit.path_params)
+            return _relocated(copy.deepcopy(hit.result), hit.at, at)
+        before = set(seen)
+        cut_before = self._seen_cuts
+        res = self._analyze_body(module, func, flow, depth, at, seen)
+        if self._seen_cuts == cut_before:
+            self._helper_memo[mkey] = _MemoEntry(copy.deepcopy(res), at, frozenset(seen - before),
+                                                 dict(flow.tainted), set(flow.identity), set(flow.path_params))
+        return res
+
+    def _analyze_body(self, module: PyModule, func: FunctionDef, flow: Flow, depth: int,
+                      at: tuple[str, int] | None, seen: set[tuple[str, str]]) -> FuncResult:
+        key = (module.path, func.qualname)
         res = FuncResult()
-        if key in seen or depth > MAX_DEPTH:
+        if key in seen:
+            self._seen_cuts += 1
+            return res
+        if depth > MAX_DEPTH:
             return res
         seen.add(key)
         try:
