@@ -243,6 +243,25 @@ def json_keys_score(first_lines: list[str], required: Iterable[str], optional: I
     return hits / (len(objs) + misses)
 
 
+def json_object_share(first_lines: list[str], predicate: Callable[[dict[str, Any]], bool],
+                      count_malformed: bool = True) -> float:
+    """Detection helper for JSON formats: share of the first non-blank lines that are objects the predicate
+    accepts (malformed lines count against the share unless count_malformed is False)."""
+    hits = total = 0
+    for line in first_lines[:20]:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            total += count_malformed
+            continue
+        total += 1
+        if isinstance(obj, dict) and predicate(obj):
+            hits += 1
+    return hits / total if total else 0.0
+
+
 def regex_score(first_lines: list[str], pattern: re.Pattern[str]) -> float:
     """Detection helper for text formats: share of the first non-comment lines the regex matches."""
     lines = [ln for ln in first_lines[:20] if ln.strip() and not ln.startswith("#")]

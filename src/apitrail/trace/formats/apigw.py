@@ -32,6 +32,7 @@ from apitrail.trace.formats._base import (
     VField,
     get_path,
     json_keys_score,
+    json_object_share,
     parser_from_vector,
 )
 
@@ -249,18 +250,11 @@ def _detect(lines: list[str]) -> float:
         return 0.0
     # `requestId` + `status` alone is common in application logs: ask for a $context-only key, and no
     # logging-framework keys
-    objs = []
-    for line in lines[:20]:
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(obj, dict):
-            objs.append(obj)
-    if not objs:
-        return 0.0
-    aws_like = sum(1 for o in objs if any(k in o for k in _APIGW_ONLY_KEYS) and not (set(o) & _APP_LOG_KEYS))
-    return 0.9 * score * aws_like / len(objs)
+    return 0.9 * score * json_object_share(lines, _is_context_log, count_malformed=False)
+
+
+def _is_context_log(obj: dict[str, Any]) -> bool:
+    return any(k in obj for k in _APIGW_ONLY_KEYS) and not (set(obj) & _APP_LOG_KEYS)
 
 
 FORMAT = LogFormat(

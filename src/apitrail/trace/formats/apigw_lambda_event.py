@@ -21,7 +21,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Reject, flatten
+from apitrail.trace.formats._base import (
+    FormatOptions,
+    LogFormat,
+    Parser,
+    Reject,
+    flatten,
+    get_path,
+    json_object_share,
+)
 
 
 def _headers(obj: dict[str, Any]) -> dict[str, str]:
@@ -29,15 +37,6 @@ def _headers(obj: dict[str, Any]) -> dict[str, str]:
     if not isinstance(raw, dict):
         return {}
     return {str(k).lower(): str(v) for k, v in raw.items() if isinstance(v, (str, int, float))}
-
-
-def _get(obj: Any, *path: str) -> Any:
-    cur = obj
-    for key in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(key)
-    return cur
 
 
 def _parse(line: str) -> dict[str, Any] | None:
@@ -57,10 +56,10 @@ def _parse(line: str) -> dict[str, Any] | None:
     headers = _headers(obj)
     rec: dict[str, Any] = {"hop.direction": "inbound"}
     if v2:
-        rec["http.request.method"] = _get(ctx, "http", "method")
-        rec["url.path"] = _get(ctx, "http", "path") or obj.get("rawPath")
-        rec["client.address"] = _get(ctx, "http", "sourceIp")
-        rec["user_agent.original"] = _get(ctx, "http", "userAgent")
+        rec["http.request.method"] = get_path(ctx, ("http", "method"))
+        rec["url.path"] = get_path(ctx, ("http", "path")) or obj.get("rawPath")
+        rec["client.address"] = get_path(ctx, ("http", "sourceIp"))
+        rec["user_agent.original"] = get_path(ctx, ("http", "userAgent"))
         rec["in.timestamp"] = ctx.get("timeEpoch")
         rec["http.route"] = obj.get("routeKey")
         if obj.get("rawQueryString"):
@@ -68,8 +67,8 @@ def _parse(line: str) -> dict[str, Any] | None:
         cookies = obj.get("cookies")
         if isinstance(cookies, list) and cookies:
             rec["in.cookie"] = "; ".join(str(c) for c in cookies)
-        cert = _get(ctx, "authentication", "clientCert")
-        jwt = _get(ctx, "authorizer", "jwt")
+        cert = get_path(ctx, ("authentication", "clientCert"))
+        jwt = get_path(ctx, ("authorizer", "jwt"))
         if isinstance(jwt, dict):
             raw_claims = jwt.get("claims")
             claims: dict[str, Any] = dict(raw_claims) if isinstance(raw_claims, dict) else {}
@@ -84,15 +83,15 @@ def _parse(line: str) -> dict[str, Any] | None:
         rec["http.request.method"] = obj.get("httpMethod")
         rec["url.path"] = obj.get("path")
         rec["http.route"] = obj.get("resource")
-        rec["client.address"] = _get(ctx, "identity", "sourceIp")
-        rec["user_agent.original"] = _get(ctx, "identity", "userAgent") or headers.get("user-agent")
+        rec["client.address"] = get_path(ctx, ("identity", "sourceIp"))
+        rec["user_agent.original"] = get_path(ctx, ("identity", "userAgent")) or headers.get("user-agent")
         rec["in.timestamp"] = ctx.get("requestTimeEpoch")
         qs = obj.get("queryStringParameters")
         if isinstance(qs, dict) and qs:
             rec["in.query"] = "&".join(f"{k}={v}" for k, v in qs.items())
         if headers.get("cookie"):
             rec["in.cookie"] = headers["cookie"]
-        cert = _get(ctx, "identity", "clientCert")
+        cert = get_path(ctx, ("identity", "clientCert"))
         authorizer = ctx.get("authorizer")
         if isinstance(authorizer, dict) and authorizer:
             v1_claims = authorizer.get("claims")
@@ -108,7 +107,7 @@ def _parse(line: str) -> dict[str, Any] | None:
         rec["in.cert_subject"] = cert.get("subjectDN")
         rec["in.cert_issuer"] = cert.get("issuerDN")
         rec["in.cert_serial"] = cert.get("serialNumber")
-        rec["in.cert_not_after"] = _get(cert, "validity", "notAfter")
+        rec["in.cert_not_after"] = get_path(cert, ("validity", "notAfter"))
         rec["authn.mechanism"] = rec.get("authn.mechanism") or "mtls"
     rec["server.address"] = ctx.get("domainName") or headers.get("host")
     if ctx.get("requestId"):
@@ -134,20 +133,13 @@ def _make(options: FormatOptions) -> Parser:
     return _parse
 
 
+def _is_proxy_event(obj: dict[str, Any]) -> bool:
+    return get_path(obj, ("requestContext", "requestId")) is not None and (
+        "httpMethod" in obj or get_path(obj, ("requestContext", "http", "method")) is not None)
+
+
 def _detect(lines: list[str]) -> float:
-    hits = total = 0
-    for line in lines[:20]:
-        if not line.strip():
-            continue
-        total += 1
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(obj, dict) and _get(obj, "requestContext", "requestId") is not None and (
-                "httpMethod" in obj or _get(obj, "requestContext", "http", "method") is not None):
-            hits += 1
-    return 0.85 * hits / total if total else 0.0
+    return 0.85 * json_object_share(lines, _is_proxy_event)
 
 
 FORMAT = LogFormat(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Reject, flatten
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Reject, flatten, json_object_share
 
 # header (lower case) -> intermediate record key
 HEADER_HINTS: dict[str, str] = {
@@ -74,20 +74,13 @@ def _make(options: FormatOptions) -> Parser:
     return _parse
 
 
+def _is_headers_echo(obj: dict[str, Any]) -> bool:
+    return isinstance(obj.get("headers"), dict) and len(obj) <= 8 and "requestContext" not in obj \
+        and "request" not in obj
+
+
 def _detect(lines: list[str]) -> float:
-    hits = total = 0
-    for line in lines[:20]:
-        if not line.strip():
-            continue
-        total += 1
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("headers"), dict) and len(obj) <= 8 and \
-                "requestContext" not in obj and "request" not in obj:
-            hits += 1
-    return 0.7 * hits / total if total else 0.0
+    return 0.7 * json_object_share(lines, _is_headers_echo)
 
 
 FORMAT = LogFormat(
