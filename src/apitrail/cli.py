@@ -5,13 +5,49 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from apitrail import __version__
 from apitrail.errors import ApitrailError, UsageError
 from apitrail.scan.baseline import app as baseline_app
-from apitrail.trace.cli import app as trace_app
+
+
+class _LazyTraceGroup(TyperGroup):
+    """The ``trace`` group, built from ``apitrail.trace.cli`` only when a trace command (or its help) is used.
+
+    The trace side imports duckdb and pyarrow (about 0.3 s), which ``apitrail scan`` never needs. Parsing and
+    dispatch are delegated to the real group, so its default-command behaviour is kept; the real group is built
+    once per click command tree, like the rest of the CLI, so commands registered on the trace app later are seen.
+    """
+
+    _real_group: TyperGroup | None = None
+
+    def _real(self) -> TyperGroup:
+        if self._real_group is None:
+            from apitrail.trace.cli import app as trace_app
+
+            self._real_group = typer.main.get_group(trace_app)
+        return self._real_group
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return self._real().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return self._real().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        return self._real().invoke(ctx)
+
+
+# NOTE: same help text as apitrail.trace.cli.app (shown by `apitrail --help` without importing the trace side)
+TRACE_HELP = "Request identity trace: ingest access logs of every hop, join, classify, find blind spots."
+trace_app = typer.Typer(help=TRACE_HELP, no_args_is_help=True, cls=_LazyTraceGroup)
 
 app = typer.Typer(
     name="apitrail",
