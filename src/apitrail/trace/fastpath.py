@@ -8,12 +8,16 @@ normalised in SQL with the same rules as ``normalize/record.py``; a test compare
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from apitrail.trace.formats._base import Vector
 from apitrail.trace.normalize.casts import sql_cast
@@ -61,7 +65,7 @@ def json_path(path: tuple[str, ...] | str) -> str:
 
 def _placeholder(e: str) -> str:
     return f"({e} IS NULL OR lower(trim({e})) IN ('', '-', '0', 'null', 'none', 'undefined') " \
-           f"OR regexp_full_match(trim({e}), '[0-]*'))"
+           f"OR (ord(trim({e})) IN (45, 48) AND regexp_full_match(trim({e}), '[0-]*')))"
 
 
 def _present(e: str) -> str:
@@ -72,20 +76,29 @@ _ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?
 _CLF = r"[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
 
 
-def _ts(e: str) -> tuple[str, str]:
-    """(value, unsure) for a timestamp source; the forms SQL does not know go to Python."""
+def _ts_shape(e: str) -> str:
+    """0 absent, 1 epoch digits, 2 ISO 8601, 3 CLF, 9 a form SQL does not know (Python decides)."""
+    t = f"trim({e})"
+    return (f"CASE WHEN NOT {_present(e)} THEN 0 WHEN regexp_full_match({t}, '{_ISO}') THEN 2 "
+            f"WHEN regexp_full_match({t}, '{_CLF}') THEN 3 WHEN regexp_full_match({t}, '[0-9]{{10,19}}') THEN 1 "
+            "ELSE 9 END")
+
+
+def _ts_value(e: str, shape: str) -> str:
     t = f"trim({e})"
     micros = (f"CASE WHEN length({t}) <= 11 THEN CAST({t} AS BIGINT) * 1000000 "
               f"WHEN length({t}) <= 14 THEN CAST({t} AS BIGINT) * 1000 "
               f"WHEN length({t}) <= 17 THEN CAST({t} AS BIGINT) ELSE CAST({t} AS BIGINT) // 1000 END")
-    value = (f"CASE WHEN NOT {_present(e)} THEN NULL "
-             f"WHEN regexp_full_match({t}, '[0-9]{{10,19}}') THEN CAST(make_timestamp({micros}) AS TIMESTAMPTZ) "
-             f"WHEN regexp_full_match({t}, '{_ISO}') THEN CAST(regexp_replace({t}, '(\\.[0-9]{{6}})[0-9]+', '\\1') "
-             f"AS TIMESTAMPTZ) "
-             f"WHEN regexp_full_match({t}, '{_CLF}') THEN strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
-    unsure = (f"({_present(e)} AND NOT (regexp_full_match({t}, '[0-9]{{10,19}}') "
-              f"OR regexp_full_match({t}, '{_ISO}') OR regexp_full_match({t}, '{_CLF}')))")
-    return value, unsure
+    iso = (f"CASE WHEN length({t}) > 26 THEN regexp_replace({t}, '(\\.[0-9]{{6}})[0-9]+', '\\1') ELSE {t} END")
+    return (f"CASE {shape} WHEN 1 THEN CAST(make_timestamp({micros}) AS TIMESTAMPTZ) "
+            f"WHEN 2 THEN CAST({iso} AS TIMESTAMPTZ) WHEN 3 THEN strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
+
+
+def _dialect(key: object) -> str:
+    """The trace.source of a dialect id logged under ``key`` (as ``trace_ids.parse_dialect_id`` decides)."""
+    if key in ("otel", "ecs", "mdc", "gcp", "b3"):
+        return str(key)
+    return DIALECT_SOURCES.get(str(key or "").lower(), "mdc")
 
 
 def _span(e: str) -> str:
@@ -116,9 +129,62 @@ def lines_table(data: bytes) -> pa.Table:
     return pa.table({"n": pa.array(np.arange(1, len(nl) + 1, dtype=np.int64)), "line": arr})
 
 
-def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: HopContext) -> FastResult:
-    """Insert the settled rows into ``hops``; return rejects and the rows Python must parse."""
-    con.register("_ft_lines", lines)
+# rows per pyarrow task of the row-flag scan (RE2 in pyarrow releases the GIL: one task per core)
+_FLAG_CHUNK = 65_536
+
+
+def _row_flags(lines: pa.Table, vector: Vector) -> pa.Array:
+    """Per line: True when it must go to Python whatever the SQL says (a secret-shaped substring, or for a regex
+    format a non-ASCII byte: Python's ``\\d``/``\\s`` are Unicode-aware, RE2's are not)."""
+    col = lines.column("line").combine_chunks() if lines.num_rows else pa.array([], pa.large_string())
+
+    def scan(part: pa.Array) -> pa.Array:
+        scanned = part
+        for snippet in vector.prefilter_ignore:
+            scanned = pc.replace_substring(scanned, snippet, "")
+        hit = pc.match_substring_regex(scanned, PREFILTER)
+        if vector.kind == "regex":
+            hit = pc.or_(hit, pc.invert(pc.string_is_ascii(part)))
+        return hit
+
+    parts = [col.slice(i, _FLAG_CHUNK) for i in range(0, len(col), _FLAG_CHUNK)] or [col]
+    workers = min(len(parts), os.cpu_count() or 1)
+    if workers <= 1:
+        results = [scan(p) for p in parts]
+    else:
+        with ThreadPoolExecutor(workers) as ex:
+            results = list(ex.map(scan, parts))
+    return pa.concat_arrays(results) if len(results) > 1 else results[0]
+
+
+class _Layers:
+    """Stacked projections: each computed column is evaluated once per row and referenced by name above it
+    (DuckDB does not share a repeated sub-expression across CASE branches)."""
+
+    def __init__(self, depth: int) -> None:
+        self.cols: list[list[tuple[str, str]]] = [[] for _ in range(depth)]
+        self.count = 0
+
+    def add(self, level: int, expr: str) -> str:
+        for name, existing in self.cols[level]:
+            if existing == expr:
+                return name
+        self.count += 1
+        name = f"_c{self.count}"
+        self.cols[level].append((name, expr))
+        return name
+
+    def sql(self, base: str) -> str:
+        out = base
+        for level in self.cols:
+            if level:
+                out = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in level)} FROM ({out})"
+        return out
+
+
+def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: str | None) -> tuple[str, list[str]]:
+    """``SELECT n, l, route, <hop columns>`` over ``base`` (rows with n, l, secretish and the extract column), and
+    the hop columns it sets."""
     srcs: list[tuple[str, ...] | str] = []
     for f in vector.fields:
         if f.source not in srcs:
@@ -126,49 +192,30 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     for s in vector.slow_if:
         if s not in srcs:
             srcs.append(s)
-    req_idx: list[int] = []
-    for k in vector.require_any:
-        if vector.kind == "json" and (k,) not in srcs:
-            srcs.append((k,))
-        if vector.kind == "json":
-            req_idx.append(srcs.index((k,)) + 1)
+    required = [(k,) for k in vector.require_any] if vector.kind == "json" else []
+    for s in required:
+        if s not in srcs:
+            srcs.append(s)
 
     def src(s: tuple[str, ...] | str) -> str:
         if vector.kind == "json":
             return f"j[{srcs.index(s) + 1}]"
         name = s if isinstance(s, str) else s[0]
-        return f"nullif(r.{q(name)}, '')"
+        # an applier never sees "-" or "" (see _template_utils): both are absent here
+        return f"CASE WHEN r.{q(name)} NOT IN ('', '-') THEN r.{q(name)} END"
 
-    # every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
-    clean = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-2] END"
     if vector.kind == "json":
-        paths = "[" + ", ".join(lit(json_path(s)) for s in srcs) + "]"
-        ok = "json_valid(l) AND ltrim(l)[1] = '{'"
-        bad = (f"CASE WHEN regexp_full_match(l, '{_PY_BLANK}') THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json' "
-               "WHEN ltrim(l)[1] <> '{' THEN 'json value is not an object' END")
-        extract = f"json_extract_string(CASE WHEN {ok} THEN l ELSE '{{}}' END, {paths}) AS j"
-        match = "true"
+        paths = "[" + ", ".join(lit(json_path(s)) for s in srcs) + "]" if srcs else "['$.__none__']"
+        extract = f"json_extract_string(l, {paths}) AS j"
     else:
         assert vector.pattern is not None
-        groups = [s if isinstance(s, str) else s[0] for s in srcs]
-        names = "[" + ", ".join(lit(g) for g in groups) + "]"
-        bad = f"CASE WHEN regexp_full_match(l, '{_PY_BLANK}') THEN 'blank' END"
-        extract = f"regexp_extract(l, {lit(vector.pattern)}, {names}) AS r"
-        match = f"regexp_full_match(l, {lit(vector.pattern)})"
-    scanned = "l"
-    for snippet in vector.prefilter_ignore:
-        scanned = f"replace({scanned}, {lit(snippet)}, '')"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-        SELECT n, l, {bad} AS bad, {extract}, {match} AS matched, regexp_matches({scanned}, {lit(PREFILTER)}) AS secretish
-        FROM (SELECT n, {clean} AS l FROM _ft_lines)""")
-
-    # target -> candidate source expressions (last non-null wins, as in parser_from_vector)
-    vals: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    unsure: list[str] = ["NOT matched"]
-    if req_idx:
-        unsure_req = " AND ".join(f"j[{i}] IS NULL" for i in req_idx)
-        con.execute(f"UPDATE _ft_x SET bad = 'json object lacks the format''s keys' WHERE bad IS NULL AND {unsure_req}")
+        names = "[" + ", ".join(lit(g) for g in ["_all", *vector.groups]) + "]"
+        extract = f"regexp_extract(l, {lit('(?s)^(' + vector.pattern + ')$')}, {names}) AS r"
+    fp_col = f", {fingerprint_sql} AS _fp" if fingerprint_sql else ""
+    layers = _Layers(4)  # 0: per-source values, 1: per-target values, 2: checks, 3: final hop columns
+    unsure: list[str] = []
+    if vector.kind == "regex":
+        unsure.append("r._all = ''")  # the line does not match the format
     for s in vector.slow_if:
         e = src(s)
         unsure.append(f"({e} IS NOT NULL AND {e} NOT IN ('', '-', '^', '{{}}', '[]'))")
@@ -176,6 +223,13 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         for s in srcs:
             if field_kind(s if isinstance(s, str) else s[0]) is not None:
                 unsure.append(_present(src(s)))
+    for snippet in vector.slow_line_contains:
+        unsure.append(f"contains(l, {lit(snippet)})")
+
+    # target -> candidate value columns (last non-null wins, as in parser_from_vector)
+    vals: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    trace_labels: list[tuple[str, str]] = []
     for f in vector.fields:
         e = src(f.source)
         tgt = f.target
@@ -188,8 +242,9 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
             unsure.append(_present(e))
             continue
         if tgt in ("in.timestamp", "timestamp"):
-            v, u = _ts(e)
-            unsure.append(u)
+            shape = layers.add(0, _ts_shape(e))
+            v = _ts_value(e, shape)
+            unsure.append(f"{shape} = 9")
         elif tgt.startswith("in.") or f.cast == "json":
             v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping)[0]
             if f.cast != "json":
@@ -201,6 +256,9 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
                                                                              "dur_us"):
                 v = f"CAST({v} AS VARCHAR)"
                 unsure.append(_present(e))  # Python prints numbers differently; let it decide
+        v = layers.add(0, v)
+        if f.label is not None and tgt == "in.trace_id":
+            trace_labels.append((v, f.label))
         if f.label is not None and tgt in ("in.request_id", "in.trace_id"):
             prev = labels.get(tgt, "NULL")
             labels[tgt] = f"CASE WHEN {v} IS NOT NULL THEN {lit(f.label)} ELSE {prev} END"
@@ -208,22 +266,15 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
 
     consts = dict(vector.constants)
     for k, v in consts.items():
-        if k.startswith("in.") and k not in _SQL_HINTS:
-            return _all_slow(con, lines)
         if k in FIELD_BY_NAME:
             vals[k] = lit(v)
-
-    # materialise every extracted value once; the expressions below reference the columns
-    colnames = {t: f"_v{i}" for i, t in enumerate(vals)}
-    extra_cols = "".join(f", {expr} AS {colnames[t]}" for t, expr in vals.items())
-    keys_col = ", CASE WHEN bad IS NULL THEN json_keys(l) END AS _ks" if vector.kind == "json" else ""
-    keys_col += ", hash(_ks) AS _ksh" if vector.kind == "json" else ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _ft_v AS SELECT *{extra_cols}{keys_col} FROM _ft_x")
-    vals = {t: colnames[t] for t in vals}
+    vals = {t: (layers.add(1, e) if not e.startswith("'") and e != "NULL" else e) for t, e in vals.items()}
+    labels = {t: layers.add(1, e) for t, e in labels.items()}
 
     col: dict[str, str] = {}
     for spec in FIELDS:
-        col[spec.name] = f"CAST({vals[spec.name]} AS {sql_type(spec.type)})" if spec.name in vals else "NULL"
+        if spec.name in vals:
+            col[spec.name] = f"CAST({vals[spec.name]} AS {sql_type(spec.type)})"
     col["hop.layer"] = lit(ctx.layer_override) if ctx.layer_override else \
         f"coalesce({vals.get('hop.layer', 'NULL')}, {lit(ctx.layer)})"
     col["hop.product"] = lit(ctx.product_override) if ctx.product_override else \
@@ -232,7 +283,6 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     col["source.line"] = "n"
     col["source.format"] = lit(ctx.format)
 
-    # timestamp: canonical first, then in.timestamp (both went through _ts)
     ts_parts = [vals[t] for t in ("timestamp", "in.timestamp") if t in vals]
     col["timestamp"] = f"coalesce({', '.join(ts_parts)})" if ts_parts else "NULL"
 
@@ -243,31 +293,31 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     dialect_source = DIALECT_SOURCES.get(str(key or "").lower(), "mdc")
     if key in ("otel", "ecs", "mdc", "gcp", "b3"):
         dialect_source = str(key)
-    tp_ok = (f"(regexp_full_match(trim({tp}), '00-[0-9a-f]{{32}}-[0-9a-f]{{16}}-[0-9a-f]{{2}}') "
-             f"AND NOT regexp_full_match(trim({tp}), '00-0{{32}}-.*') "
-             f"AND NOT regexp_full_match(trim({tp}), '00-[0-9a-f]{{32}}-0{{16}}-.*'))") if tp else "false"
+    tp_ok = "false"
     if tp:
+        tpt = layers.add(1, f"trim({tp})")
+        tp_ok = layers.add(2, f"coalesce(regexp_full_match({tpt}, '00-[0-9a-f]{{32}}-[0-9a-f]{{16}}-[0-9a-f]{{2}}') "
+                              f"AND NOT starts_with({tpt}, '00-00000000000000000000000000000000-') "
+                              f"AND substr({tpt}, 37, 16) <> '0000000000000000', false)")
         unsure.append(f"({tp} IS NOT NULL AND NOT {tp_ok})")
-    tid_ok = f"regexp_full_match(trim({tid}), '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}')" if tid else "false"
+    tid_ok = "false"
     if tid:
+        tidt = layers.add(1, f"trim({tid})")
+        tid_ok = layers.add(2, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
+                               f"AND NOT {_placeholder(tid)}, false)")
         unsure.append(f"(NOT {_placeholder(tid)} AND NOT {tid_ok})")
     tid_val = f"lpad(lower(trim({tid})), 32, '0')" if tid else "NULL"
-    tp = tp or "NULL"
-    tid = tid or None
-    col["trace.id"] = (f"CASE WHEN {tp_ok} THEN substr(trim({tp}), 4, 32) "
-                       f"WHEN {tid_ok} AND NOT {_placeholder(tid) if tid else 'true'} THEN {tid_val} END")
+    tpv = layers.add(1, f"trim({tp})") if tp else "NULL"
+    col["trace.id"] = f"CASE WHEN {tp_ok} THEN substr({tpv}, 4, 32) WHEN {tid_ok} THEN {tid_val} END"
     src_sql = lit(dialect_source)
-    if "in.trace_id" in labels:
-        cases = " ".join(f"WHEN lower(_k) = {lit(k)} THEN {lit(v)}" for k, v in DIALECT_SOURCES.items())
-        known = " ".join(f"WHEN _k = {lit(k)} THEN {lit(k)}" for k in ("otel", "ecs", "mdc", "gcp", "b3"))
-        src_sql = (f"(SELECT CASE {known} {cases} ELSE 'mdc' END FROM (SELECT coalesce({labels['in.trace_id']}, "
-                   f"{lit(key)}) AS _k))")
-    col["trace.source"] = (f"CASE WHEN {tp_ok} THEN 'w3c' WHEN {tid_ok} AND NOT "
-                           f"{_placeholder(tid) if tid else 'true'} THEN {src_sql} ELSE 'absent' END")
-    col["trace.parent_id"] = f"CASE WHEN {tp_ok} THEN substr(trim({tp}), 37, 16) END"
+    if trace_labels:  # the label of the last present trace source decides its dialect
+        whens = " ".join(f"WHEN {v} IS NOT NULL THEN {lit(_dialect(label))}" for v, label in reversed(trace_labels))
+        src_sql = f"CASE {whens} ELSE {lit(_dialect(key))} END"
+    col["trace.source"] = f"CASE WHEN {tp_ok} THEN 'w3c' WHEN {tid_ok} THEN {src_sql} ELSE 'absent' END"
+    col["trace.parent_id"] = f"CASE WHEN {tp_ok} THEN substr({tpv}, 37, 16) END"
     if "trace.parent_id" in vals:
         col["trace.parent_id"] = f"coalesce({_span(vals['trace.parent_id'])}, {col['trace.parent_id']})"
-    col["trace.flags"] = f"coalesce({vals.get('trace.flags', 'NULL')}, CASE WHEN {tp_ok} THEN substr(trim({tp}), 54, 2) END)"
+    col["trace.flags"] = f"coalesce({vals.get('trace.flags', 'NULL')}, CASE WHEN {tp_ok} THEN substr({tpv}, 54, 2) END)"
     span_parts = [_span(vals[t]) for t in ("span.id", "in.span_id") if t in vals]
     col["span.id"] = f"coalesce({', '.join(span_parts)})" if span_parts else "NULL"
 
@@ -277,10 +327,11 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
     if "in.request_id" in labels:
         isrc_sql = f"coalesce({labels['in.request_id']}, {isrc_sql})"
     if irid:
+        iph = layers.add(2, _placeholder(irid))
         col["http.request.id"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rid or 'NULL'} "
-                                  f"WHEN NOT {_placeholder(irid)} THEN trim({irid}) END")
+                                  f"WHEN NOT {iph} THEN trim({irid}) END")
         col["http.request.id_source"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rsrc or 'NULL'} "
-                                         f"WHEN NOT {_placeholder(irid)} THEN coalesce({rsrc or 'NULL'}, "
+                                         f"WHEN NOT {iph} THEN coalesce({rsrc or 'NULL'}, "
                                          f"{isrc_sql}, 'unknown') ELSE {rsrc or 'NULL'} END")
     if (erid := vals.get("in.edge_request_id")) is not None:
         col["edge.request_id"] = (f"coalesce({vals.get('edge.request_id', 'NULL')}, "
@@ -304,13 +355,13 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
                                        f"CASE WHEN {_present(us)} THEN trim({us}) END)"
     if (rcd := vals.get("in.envoy_rcd")) is not None:
         unsure.append(f"({rcd} IS NOT NULL AND NOT regexp_full_match({rcd}, '[\\x20-\\x7e]*'))")
-        norm = f"regexp_replace(trim({rcd}), ' +', '_', 'g')"
+        norm = layers.add(2, f"regexp_replace(trim({rcd}), ' +', '_', 'g')")
         col["failure.reason"] = (f"coalesce({vals.get('failure.reason', 'NULL')}, CASE WHEN {_present(rcd)} "
                                  f"AND {norm} <> 'via_upstream' THEN {norm} END)")
         col["failure.origin"] = (f"coalesce({vals.get('failure.origin', 'NULL')}, CASE WHEN {_present(rcd)} THEN "
                                  f"CASE WHEN {norm} = 'via_upstream' THEN 'upstream' ELSE 'self' END END)")
     if (cv := vals.get("in.cert_verify")) is not None:
-        up = f"upper(trim({cv}))"
+        up = layers.add(2, f"upper(trim({cv}))")
         unsure.append(f"({_present(cv)} AND {up} NOT IN ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT', 'UNTRUSTED', "
                       f"'EXPIRED', 'NOTYETVALID', 'UNKNOWN'))")
         col["tls.client.verify_result"] = (
@@ -320,43 +371,130 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
 
     if vector.kind == "json":
         col["raw.unmapped"] = "l"
-        col["schema.source_fingerprint"] = "_fp.fp"
+        col["schema.source_fingerprint"] = "_fp" if fingerprint_sql else "NULL"
     else:
-        groups = [s if isinstance(s, str) else s[0] for s in srcs]
-        col["raw.unmapped"] = "to_json(r)"
-        col["schema.source_fingerprint"] = lit(source_fingerprint(groups))
+        raw = "to_json({" + ", ".join(f"{lit(g)}: r.{q(g)}" for g in vector.groups) + "})"
+        for g in vector.optional_groups:  # a group that did not take part: absent from raw, as in Python
+            absent = "," + json.dumps(g, ensure_ascii=False) + ':""'
+            raw = f"replace({raw}, {lit(absent)}, '')"
+        col["raw.unmapped"] = raw
+        col["schema.source_fingerprint"] = lit(source_fingerprint(list(vector.groups)))
 
-    slow_cond = " OR ".join(f"coalesce({u}, false)" for u in unsure if u != "false")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_c AS
-        SELECT *, CASE WHEN bad IS NOT NULL THEN 'reject' WHEN secretish OR {slow_cond} THEN 'slow'
-        ELSE 'fast' END AS route FROM _ft_v""")
-    join = ""
-    if vector.kind == "json":
-        # one fingerprint per distinct key set, joined back on the key set's hash (a list join is slow)
-        keysets = con.execute("SELECT _ksh, any_value(_ks) FROM _ft_c WHERE route = 'fast' GROUP BY _ksh").fetchall()
-        fp_tbl = pa.table({"ksh": pa.array([k[0] for k in keysets], pa.uint64()),
-                           "fp": pa.array([source_fingerprint(k[1]) for k in keysets], pa.string())})
-        con.register("_ft_fp", fp_tbl)
-        join = "JOIN _ft_fp AS _fp ON _fp.ksh = _ft_c._ksh"
-    select = ", ".join(f"{expr} AS {q(name)}" for name, expr in col.items())
-    con.execute(f"INSERT INTO hops BY NAME SELECT {select} FROM _ft_c {join} WHERE route = 'fast'")
-    fast = con.execute("SELECT count(*) FROM _ft_c WHERE route = 'fast'").fetchone()
-    rejects = con.execute("SELECT n, bad, l FROM _ft_c WHERE route = 'reject' ORDER BY n").fetchall()
-    slow = con.execute("SELECT n, l FROM _ft_c WHERE route = 'slow' ORDER BY n").fetchall()
-    for t in ("_ft_x", "_ft_v", "_ft_c"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    con.unregister("_ft_lines")
-    if vector.kind == "json":
-        con.unregister("_ft_fp")
-    return FastResult(int(fast[0]) if fast else 0, [(int(n), str(r)) for n, r, _ in rejects],
-                      [(int(n), str(ln)) for n, ln in slow],
-                      [(int(n), str(ln)) for n, r, ln in rejects if r != "blank"])
+    slow_cond = " OR ".join(f"coalesce({u}, false)" for u in unsure if u != "false") or "false"
+    finals = ", ".join(f"{expr} AS {q(name)}" for name, expr in col.items())
+    body = layers.sql(f"SELECT n, l, secretish, {extract}{fp_col} FROM {base}")
+    lacking = " AND ".join(f"{src(k)} IS NULL" for k in required)
+    reject = f"WHEN {lacking} THEN 'reject' " if lacking else ""
+    return (f"SELECT n, l, CASE {reject}WHEN secretish OR {slow_cond} THEN 'slow' ELSE 'fast' END AS route, "
+            f"{finals} FROM ({body})", list(col))
 
 
-def _all_slow(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> FastResult:
-    rows = con.execute("SELECT n, line FROM _ft_lines ORDER BY n").fetchall()
-    con.unregister("_ft_lines")
-    return FastResult(0, [], [(int(n), str(ln)) for n, ln in rows])
+_CLEAN = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-2] END"
+# a blank line starts with whitespace (or is empty): the regex runs only on those
+_BLANK = f"(l = '' OR (ord(l) NOT BETWEEN 33 AND 126 AND regexp_full_match(l, '{_PY_BLANK}')))"
+_LACKS_KEYS = "json object lacks the format's keys"
+_MAX_GROUPS = 16  # distinct relevant key sets compiled separately; the rest share the full vector
+
+
+def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: HopContext) -> FastResult:
+    """Insert the settled rows into ``hops``; return rejects and the rows Python must parse."""
+    if any(k.startswith("in.") and k not in _SQL_HINTS for k in vector.constants):
+        return FastResult(0, [], [(int(n), str(ln)) for n, ln in zip(lines.column("n").to_pylist(),
+                                                                      lines.column("line").to_pylist(), strict=True)])
+    flagged = lines.append_column("secretish", _row_flags(lines, vector))
+    con.register("_ft_lines", flagged)
+    tables: list[str] = []
+    try:
+        rejects: list[tuple[int, str, str]] = []
+        if vector.kind == "json":
+            # every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
+                SELECT n, l, secretish, bad, CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
+                SELECT n, l, secretish, CASE WHEN (l[1] = '{{' OR ltrim(l)[1] = '{{') AND json_valid(l) THEN NULL
+                WHEN {_BLANK} THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json'
+                ELSE 'json value is not an object' END AS bad FROM (SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines))""")
+            tables.append("_ft_x")
+            selects = _json_group_selects(con, vector, ctx, rejects)
+        else:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
+                SELECT n, l, secretish, CASE WHEN {_BLANK} THEN 'blank' END AS bad
+                FROM (SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines)""")
+            tables.append("_ft_x")
+            selects = [_group_select(vector, ctx, "_ft_x WHERE bad IS NULL", None)]
+        rejects.extend((int(n), str(b), str(ln)) for n, b, ln in
+                       con.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
+        fast = 0
+        slow: list[tuple[int, str]] = []
+        for i, (select, cols) in enumerate(selects):
+            name = f"_ft_c{i}"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+            tables.append(name)
+            con.execute(f"INSERT INTO hops ({', '.join(q(c) for c in cols)}) "
+                        f"SELECT {', '.join(q(c) for c in cols)} FROM {name} WHERE route = 'fast'")
+            got = con.execute(f"SELECT count(*) FROM {name} WHERE route = 'fast'").fetchone()
+            fast += int(got[0]) if got else 0
+            for n, route, ln in con.execute(f"SELECT n, route, l FROM {name} WHERE route <> 'fast'").fetchall():
+                if route == "slow":
+                    slow.append((int(n), str(ln)))
+                else:
+                    rejects.append((int(n), _LACKS_KEYS, str(ln)))
+    finally:
+        for t in tables:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        con.unregister("_ft_lines")
+        if vector.kind == "json":
+            con.execute("DROP VIEW IF EXISTS _ft_g")
+    rejects.sort()
+    slow.sort()
+    return FastResult(fast, [(n, r) for n, r, _ in rejects], slow,
+                      [(n, ln) for n, r, ln in rejects if r != "blank"])
+
+
+def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: HopContext,
+                        rejects: list[tuple[int, str, str]]) -> list[tuple[str, list[str]]]:
+    """One SELECT per distinct set of the vector's top-level keys present (most files have one or two): each
+    extracts only the paths its rows can have. Key sets without a required key are rejected here."""
+    heads = {(f.source if isinstance(f.source, str) else f.source[0]) for f in vector.fields}
+    heads |= {(s if isinstance(s, str) else s[0]) for s in vector.slow_if}
+    firsts = con.execute("SELECT _ksh, min(n) FROM _ft_x WHERE bad IS NULL GROUP BY _ksh").fetchall()
+    keysets: dict[int, list[str]] = {}
+    if firsts:
+        by_n = dict(con.execute("SELECT n, json_keys(l) FROM _ft_x WHERE n IN (SELECT unnest(?))",
+                                [[int(n) for _, n in firsts]]).fetchall())
+        keysets = {int(h): list(by_n[n]) for h, n in firsts}
+    groups: dict[frozenset[str], list[int]] = {}
+    lacking: list[int] = []
+    for h, keys in keysets.items():
+        if vector.require_any and not any(k in keys for k in vector.require_any):
+            lacking.append(h)
+            continue
+        groups.setdefault(frozenset(k for k in keys if k in heads), []).append(h)
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    gid: dict[int, int] = {}
+    for i, (_, hs) in enumerate(ordered):
+        for h in hs:
+            gid[h] = min(i, _MAX_GROUPS)
+    for h in lacking:
+        gid[h] = -1
+    con.register("_ft_g", pa.table({
+        "ksh": pa.array(list(gid), pa.uint64()), "gid": pa.array(list(gid.values()), pa.int32()),
+        "fp": pa.array([source_fingerprint(keysets[h]) for h in gid], pa.string())}))
+    if lacking:
+        rejects.extend((int(n), _LACKS_KEYS, str(ln)) for n, ln in con.execute(
+            "SELECT n, l FROM _ft_x JOIN _ft_g ON ksh = _ksh WHERE bad IS NULL AND gid = -1").fetchall())
+    selects = []
+    for i, (present, _) in enumerate(ordered[:_MAX_GROUPS + 1]):
+        if i == _MAX_GROUPS:
+            reduced = vector
+        else:
+            def keep(s: tuple[str, ...] | str) -> bool:
+                return (s if isinstance(s, str) else s[0]) in present  # noqa: B023
+
+            reduced = replace(vector, fields=tuple(f for f in vector.fields if keep(f.source)),
+                              slow_if=tuple(s for s in vector.slow_if if keep(s)))
+        base = f"(SELECT _ft_x.*, fp FROM _ft_x JOIN _ft_g ON ksh = _ksh WHERE bad IS NULL AND gid = {i})"
+        selects.append(_group_select(reduced, ctx, base, "fp"))
+    return selects
 
 
 __all__ = ["FastResult", "json_path", "lines_table", "run"]

@@ -80,7 +80,9 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
     """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing)."""
     present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
     # a JSON double printed by DuckDB and by Python's repr differ for large/small magnitudes: let Python decide
-    floaty = (f"(regexp_full_match({expr}, '-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
+    # gated on the first character ('-', '.', a digit): the regex runs only on number-shaped values
+    floaty = (f"(ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47 AND regexp_full_match({expr}, "
+              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
     if cast == "json":
         return expr, "false"
     if cast == "map":
