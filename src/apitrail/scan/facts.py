@@ -1043,6 +1043,8 @@ def analyze_route(an: Analyzer, route: Route) -> None:
 
 
 PARALLEL_MIN_ROUTES = 120
+# a few chunks per worker: the pool hands them out as workers free up, which evens out unequal packages
+HF_CHUNKS_PER_JOB = 4
 # NOTE: set just before a fork so the workers inherit the linked project instead of receiving it pickled
 _FORK_STATE: tuple[Any, list[Route]] | None = None
 
@@ -1058,10 +1060,30 @@ def _analyze_routes(an: Analyzer, routes: list[Route], indices: list[int]) -> li
     return out
 
 
+_WORKER_ANALYZER: Analyzer | None = None
+
+
 def _analyze_chunk(indices: list[int]) -> list[tuple[int, HandlerFacts]]:
+    # one Analyzer per worker process: its helper memo and parsed trees serve every chunk the worker takes
+    global _WORKER_ANALYZER
     assert _FORK_STATE is not None
     project, routes = _FORK_STATE
-    return _analyze_routes(Analyzer(project), routes, indices)
+    if _WORKER_ANALYZER is None or _WORKER_ANALYZER.project is not project:
+        _WORKER_ANALYZER = Analyzer(project)
+    return _analyze_routes(_WORKER_ANALYZER, routes, indices)
+
+
+def _route_chunks(routes: list[Route], todo: list[int], n: int) -> list[list[int]]:
+    """Split the routes into n contiguous chunks in handler-file order: routes of one package share helpers and
+    files, so keeping them in one worker avoids analysing (and re-parsing) the same helpers in every worker."""
+    ordered = sorted(todo, key=lambda i: (routes[i].handler_file or routes[i].file, i))
+    size, extra = divmod(len(ordered), n)
+    out, start = [], 0
+    for k in range(n):
+        end = start + size + (1 if k < extra else 0)
+        out.append(ordered[start:end])
+        start = end
+    return [c for c in out if c]
 
 
 def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
@@ -1076,7 +1098,8 @@ def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
         _FORK_STATE = (project, model.routes)
         try:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-                futures = [pool.submit(_analyze_chunk, todo[k::jobs]) for k in range(jobs)]
+                chunks = _route_chunks(model.routes, todo, HF_CHUNKS_PER_JOB * jobs)
+                futures = [pool.submit(_analyze_chunk, c) for c in chunks]
                 # the project-level facts are computed here meanwhile, instead of after the routes
                 settings = _collect_settings_safe(project, an)
                 parts = [f.result() for f in futures]
