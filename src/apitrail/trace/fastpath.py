@@ -63,9 +63,15 @@ def json_path(path: tuple[str, ...] | str) -> str:
     return "".join(parts)
 
 
+def _one_of(e: str, values: tuple[str, ...]) -> str:
+    """``e IN (...)`` as an OR chain: DuckDB plans a long IN list as a hash join, far slower per row."""
+    return "(" + " OR ".join(f"{e} = {lit(v)}" for v in values) + ")"
+
+
 def _placeholder(e: str) -> str:
-    return f"({e} IS NULL OR lower(trim({e})) IN ('', '-', '0', 'null', 'none', 'undefined') " \
-           f"OR (ord(trim({e})) IN (45, 48) AND regexp_full_match(trim({e}), '[0-]*')))"
+    t = f"trim({e})"
+    return f"({e} IS NULL OR {_one_of(f'lower({t})', ('', '-', '0', 'null', 'none', 'undefined'))} " \
+           f"OR ((ord({t}) = 45 OR ord({t}) = 48) AND regexp_full_match({t}, '[0-]*')))"
 
 
 def _present(e: str) -> str:
@@ -209,16 +215,16 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         extract = f"json_extract_string(l, {paths}) AS j"
     else:
         assert vector.pattern is not None
-        names = "[" + ", ".join(lit(g) for g in ["_all", *vector.groups]) + "]"
+        names = "[" + ", ".join(lit(g) for g in ["_all", *vector.groups]) + "]"  # _all: the whole match
         extract = f"regexp_extract(l, {lit('(?s)^(' + vector.pattern + ')$')}, {names}) AS r"
     fp_col = f", {fingerprint_sql} AS _fp" if fingerprint_sql else ""
-    layers = _Layers(4)  # 0: per-source values, 1: per-target values, 2: checks, 3: final hop columns
+    layers = _Layers(4)  # 0: per-source values, 1: per-target values, 2-3: checks on them
     unsure: list[str] = []
     if vector.kind == "regex":
         unsure.append("r._all = ''")  # the line does not match the format
     for s in vector.slow_if:
         e = src(s)
-        unsure.append(f"({e} IS NOT NULL AND {e} NOT IN ('', '-', '^', '{{}}', '[]'))")
+        unsure.append(f"({e} IS NOT NULL AND NOT {_one_of(e, ('', '-', '^', '{}', '[]'))})")
     if vector.kind == "regex":  # a regex line has no key names for the prefilter: secret-named groups decide
         for s in srcs:
             if field_kind(s if isinstance(s, str) else s[0]) is not None:
@@ -303,9 +309,10 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
     tid_ok = "false"
     if tid:
         tidt = layers.add(1, f"trim({tid})")
-        tid_ok = layers.add(2, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
-                               f"AND NOT {_placeholder(tid)}, false)")
-        unsure.append(f"(NOT {_placeholder(tid)} AND NOT {tid_ok})")
+        tid_ph = layers.add(2, _placeholder(tid))
+        tid_ok = layers.add(3, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
+                               f"AND NOT {tid_ph}, false)")
+        unsure.append(f"(NOT {tid_ph} AND NOT {tid_ok})")
     tid_val = f"lpad(lower(trim({tid})), 32, '0')" if tid else "NULL"
     tpv = layers.add(1, f"trim({tp})") if tp else "NULL"
     col["trace.id"] = f"CASE WHEN {tp_ok} THEN substr({tpv}, 4, 32) WHEN {tid_ok} THEN {tid_val} END"
@@ -362,24 +369,34 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
                                  f"CASE WHEN {norm} = 'via_upstream' THEN 'upstream' ELSE 'self' END END)")
     if (cv := vals.get("in.cert_verify")) is not None:
         up = layers.add(2, f"upper(trim({cv}))")
-        unsure.append(f"({_present(cv)} AND {up} NOT IN ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT', 'UNTRUSTED', "
-                      f"'EXPIRED', 'NOTYETVALID', 'UNKNOWN'))")
+        known_results = ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT', 'UNTRUSTED', 'EXPIRED', 'NOTYETVALID', 'UNKNOWN')
+        unsure.append(f"({_present(cv)} AND NOT {_one_of(up, known_results)})")
         col["tls.client.verify_result"] = (
-            f"coalesce({vals.get('tls.client.verify_result', 'NULL')}, CASE WHEN {up} IN ('SUCCESS', 'OK', '0') "
+            f"coalesce({vals.get('tls.client.verify_result', 'NULL')}, CASE WHEN {_one_of(up, ('SUCCESS', 'OK', '0'))} "
             f"THEN 'SUCCESS' WHEN {up} = 'NONE' THEN 'NONE' WHEN {up} = 'ABSENT' THEN 'absent' "
-            f"WHEN {up} IN ('UNTRUSTED', 'EXPIRED', 'NOTYETVALID', 'UNKNOWN') THEN lower(trim({cv})) END)")
+            f"WHEN {_one_of(up, ('UNTRUSTED', 'EXPIRED', 'NOTYETVALID', 'UNKNOWN'))} THEN lower(trim({cv})) END)")
 
     if vector.kind == "json":
         col["raw.unmapped"] = "l"
         col["schema.source_fingerprint"] = "_fp" if fingerprint_sql else "NULL"
     else:
-        raw = "to_json({" + ", ".join(f"{lit(g)}: r.{q(g)}" for g in vector.groups) + "})"
-        for g in vector.optional_groups:  # a group that did not take part: absent from raw, as in Python
-            absent = "," + json.dumps(g, ensure_ascii=False) + ':""'
-            raw = f"replace({raw}, {lit(absent)}, '')"
-        col["raw.unmapped"] = raw
-        col["schema.source_fingerprint"] = lit(source_fingerprint(list(vector.groups)))
-
+        # raw as Python writes it: every group as logged, minus the optional ones that did not take part
+        took_part = {g: layers.add(0, f"r.{q(marker)} <> ''") for g, marker in vector.optional_groups}
+        pieces = []
+        for i, g in enumerate(vector.raw_groups):
+            piece = lit(("," if i else "") + json.dumps(g, ensure_ascii=False) + ":") + f" || to_json(r.{q(g)})"
+            pieces.append(f"CASE WHEN {took_part[g]} THEN {piece} ELSE '' END" if g in took_part else piece)
+        col["raw.unmapped"] = "concat('{', " + ", ".join(pieces) + ", '}')"
+        # the key set (and so the fingerprint) depends on which optional groups took part
+        optional = list(took_part)
+        fps = []
+        for mask in range(2 ** len(optional)):
+            gone = {g for bit, g in enumerate(optional) if not mask >> bit & 1}
+            fps.append(source_fingerprint([g for g in vector.raw_groups if g not in gone]))
+        index = " + ".join(f"(CASE WHEN {took_part[g]} THEN {2 ** bit} ELSE 0 END)" for bit, g in enumerate(optional))
+        col["schema.source_fingerprint"] = (
+            f"CASE {index} " + " ".join(f"WHEN {i} THEN {lit(f)}" for i, f in enumerate(fps)) + " END"
+            if optional else lit(fps[0]))
     slow_cond = " OR ".join(f"coalesce({u}, false)" for u in unsure if u != "false") or "false"
     finals = ", ".join(f"{expr} AS {q(name)}" for name, expr in col.items())
     body = layers.sql(f"SELECT n, l, secretish, {extract}{fp_col} FROM {base}")

@@ -33,7 +33,9 @@ from apitrail.trace.store import LEAK_SCHEMA, Store
 
 NON_DATA_REASONS = ("header", "blank")
 CHUNK_LINES = 20_000
-POOL_MIN_LINES = 60_000
+# lines the SQL fast path leaves to Python are the costly ones (a secret to redact: ~0.3 ms each), so a few
+# thousand already pay for the pool
+POOL_MIN_LINES = 2_000
 DETECT_LINES = 20
 
 
@@ -389,8 +391,10 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     if len(numbered) >= POOL_MIN_LINES and not fmt.stateful and (options.workers or os.cpu_count() or 1) > 1:
         if pool is None:
             pool = ProcessPoolExecutor(max_workers=options.workers or os.cpu_count())
-        jobs = [(fmt.name, fopts, ctx, numbered[i:i + CHUNK_LINES], options.collect_leaks, kind)
-                for i in range(0, len(numbered), CHUNK_LINES)]
+        workers = options.workers or os.cpu_count() or 1
+        size = max(500, min(CHUNK_LINES, -(-len(numbered) // (2 * workers))))
+        jobs = [(fmt.name, fopts, ctx, numbered[i:i + size], options.collect_leaks, kind)
+                for i in range(0, len(numbered), size)]
         chunks.extend(pool.map(_chunk_worker, jobs))
     elif numbered:
         chunks.append(_parse_lines(fmt, fopts, ctx, numbered, parser, options.collect_leaks))

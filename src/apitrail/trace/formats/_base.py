@@ -134,10 +134,11 @@ class Vector:
     # literal snippets removed from the line before the secret prefilter (e.g. an always-present empty
     # ``"Cookies":{}`` whose key name alone would send every row to Python); a non-empty value must be in slow_if
     prefilter_ignore: tuple[str, ...] = ()
-    # regex: the capture group names in order (raw keys), and the optional groups that cannot match the empty
-    # string (an empty capture there means the group did not take part, so raw omits it, as the Python parser does)
+    # regex: every capture group name in pattern order; the ones raw keeps (in order); and the optional raw groups
+    # with the group whose non-empty capture shows the optional part took part (itself, or a marker group)
     groups: tuple[str, ...] = ()
-    optional_groups: tuple[str, ...] = ()
+    raw_groups: tuple[str, ...] = ()
+    optional_groups: tuple[tuple[str, str], ...] = ()
     # literal snippets whose presence anywhere in the line sends the row to Python (a JSON-escaped value, ...)
     slow_line_contains: tuple[str, ...] = ()
 

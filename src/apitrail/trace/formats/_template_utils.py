@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
+
+from apitrail.trace.formats._base import Vector, VField
 
 Record = dict[str, object]
 Applier = Callable[[Record, str], None]
@@ -77,6 +79,7 @@ def put_seconds(key: str = "duration", divisor: float = 1.0) -> Applier:
         if number >= 0:  # HAProxy/ALB log -1 for "not measured"
             rec[key] = number / divisor if divisor != 1.0 else number
 
+    apply._seconds = (key, divisor)  # type: ignore[attr-defined]  # lets template_vector map it to SQL
     return apply
 
 
@@ -95,6 +98,7 @@ def put_with(key: str, source_key: str, source: str) -> Applier:
         rec[key] = value
         rec[source_key] = source
 
+    apply._with = (key, source_key, source)  # type: ignore[attr-defined]
     return apply
 
 
@@ -120,6 +124,7 @@ def put_host(key: str) -> Applier:
     def apply(rec: Record, value: str) -> None:
         rec[key] = host_of(value)
 
+    apply._host_key = key  # type: ignore[attr-defined]
     return apply
 
 
@@ -147,6 +152,10 @@ def apply_request_line(rec: Record, line: str) -> None:
         rec["http.request.method"] = parts[0]
         # A target with spaces (nginx logs it as sent) is rejoined; the protocol stays in raw.
         apply_target(rec, " ".join(parts[1:-1]) if len(parts) > 3 else parts[1])
+
+
+apply_target._cast = "target_path"  # type: ignore[attr-defined]
+apply_request_line._cast = "reqline"  # type: ignore[attr-defined]
 
 
 def put_method(rec: Record, value: str) -> None:
@@ -346,6 +355,107 @@ def _optional_groups(regex: re.Pattern[str]) -> frozenset[int]:
     return frozenset(found)
 
 
+def _group_min_widths(regex: re.Pattern[str]) -> dict[int, int]:
+    """The shortest text each capture group can match (0: the group may capture an empty string)."""
+    import re._parser as sre_parse  # noqa: PLC0415
+
+    widths: dict[int, int] = {}
+
+    def walk(items: object) -> None:
+        for op, av in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name == "SUBPATTERN":
+                group, _, _, sub = av
+                if group is not None:
+                    widths[group] = sub.getwidth()[0]
+                walk(sub)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                walk(av[2])
+            elif name == "BRANCH":
+                for sub in av[1]:
+                    walk(sub)
+            elif name == "ATOMIC_GROUP":
+                walk(av)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                walk(av[1])
+
+    walk(sre_parse.parse(regex.pattern, regex.flags))
+    return widths
+
+
+def _re2_compatible(pattern: str) -> bool:
+    import duckdb  # noqa: PLC0415 - the SQL fast path's engine
+
+    try:
+        duckdb.connect().execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error:
+        return False
+    return True
+
+
+def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
+                    re2_names: Sequence[str] = (), markers: Mapping[str, str] | None = None) -> Vector | None:
+    """The SQL fast-path declaration of a compiled template, or None when the SQL cannot reproduce its parser.
+
+    Each group's applier maps to a field with a cast that the SQL implements the same way (``casts.py``); a group
+    whose applier has no SQL form sends its rows to Python when it is present. An applier marked ``_fallback``
+    sets its id only when no other group did (nginx's own ``$request_id``): it gets the lowest priority. An optional group that can capture an empty string needs a marker group (``markers``, in an
+    equivalent ``re2_pattern`` whose groups are ``re2_names``) that captures text exactly when it took part.
+    Lines with non-ASCII text, JSON escapes or a secret-shaped value always go to Python.
+    """
+    if t.finish is not None or t.quoted or len(set(t.names)) != len(t.names):
+        return None
+    pattern = re2_pattern or t.regex.pattern.replace("*+", "*").replace("++", "+").replace("?+", "?")
+    names = tuple(re2_names) or t.names
+    if not _re2_compatible(pattern):
+        return None
+    fields: list[VField] = []
+    slow: list[str] = []
+    for name, apply in zip(t.names, t.appliers, strict=True):
+        with_ = getattr(apply, "_with", None)
+        if getattr(apply, "_fallback", False) and with_ is not None:
+            fields.insert(0, VField(with_[0], name, "text", label=with_[2]))
+            continue
+        if apply is None:
+            continue
+        key = getattr(apply, "_put_key", None)
+        cast = getattr(apply, "_cast", None)
+        seconds = getattr(apply, "_seconds", None)
+        if key is not None:
+            fields.append(VField(key, name, "text"))
+        elif getattr(apply, "_int_key", None) is not None:
+            fields.append(VField(apply._int_key, name, "digits"))  # type: ignore[attr-defined]
+        elif getattr(apply, "_host_key", None) is not None:
+            fields.append(VField(apply._host_key, name, "host"))  # type: ignore[attr-defined]
+        elif seconds is not None and seconds[1] == 1.0:
+            fields.append(VField(seconds[0], name, "seconds"))
+        elif with_ is not None and with_[1] in ("in.request_id_source", "in.trace_id_key"):
+            fields.append(VField(with_[0], name, "text", label=with_[2]))
+        elif cast == "reqline":
+            fields.append(VField("http.request.method", name, "reqline_method"))
+            fields.append(VField("url.path", name, "reqline_path"))
+        elif cast == "target_path":
+            fields.append(VField("url.path", name, "target_path"))
+        else:
+            slow.append(name)
+    widths = _group_min_widths(t.regex)
+    markers = markers or {}
+    optional: list[tuple[str, str]] = []
+    for g in sorted(_optional_groups(t.regex)):
+        name = t.names[g - 1]
+        if name in markers:
+            optional.append((name, markers[name]))
+        elif widths.get(g, 0) > 0:
+            optional.append((name, name))
+        else:
+            return None  # an empty capture there is ambiguous (absent or empty): Python decides every line
+        if g == 1:
+            return None
+    return Vector(kind="regex", fields=tuple(fields), pattern=pattern, slow_if=tuple(slow), groups=names,
+                  raw_groups=t.names, optional_groups=tuple(optional),
+                  slow_line_contains=("\\",) if t.json_escaped else ())
+
+
 def _json_unescape(value: str) -> str:
     try:
         out = json.loads('"' + value + '"')
@@ -415,5 +525,6 @@ __all__ = [
     "put_with",
     "request_id",
     "strip_eol",
+    "template_vector",
     "trace_id",
 ]

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector
 from apitrail.trace.formats._template_utils import (
     Applier,
     CompiledTemplate,
@@ -49,6 +50,7 @@ from apitrail.trace.formats._template_utils import (
     put_seconds,
     put_status,
     strip_eol,
+    template_vector,
     trace_id,
 )
 
@@ -60,6 +62,10 @@ def _own_request_id(rec: Record, value: str) -> None:
     if "in.request_id" not in rec:
         rec["in.request_id"] = value
         rec["in.request_id_source"] = "nginx.$request_id"
+
+
+_own_request_id._with = ("in.request_id", "in.request_id_source", "nginx.$request_id")  # type: ignore[attr-defined]
+_own_request_id._fallback = True  # type: ignore[attr-defined]
 
 
 _VARIABLES: dict[str, Applier] = {
@@ -298,6 +304,22 @@ _COMBINED = CompiledTemplate(
 )
 
 
+# The same line for RE2 (the SQL fast path), with marker groups ``( )`` that capture a space exactly when their
+# optional part took part: referer and user agent can be logged empty, so their own captures cannot tell.
+_COMBINED_RE2 = (r'(\S+) - (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}) (\d+|-)(?: (\d+\.\d+))?'
+                 r'(?:( )"([^"]*)" "([^"]*)"(?:( )"([^"]*)")?)?(?:( )(.*))?')
+_COMBINED_RE2_NAMES = ("remote_addr", "remote_user", "time_local", "request", "status", "body_bytes_sent",
+                       "request_time", "_took_part_referer", "http_referer", "http_user_agent", "_took_part_xff",
+                       "http_x_forwarded_for", "_took_part_trailing", "trailing")
+_COMBINED_MARKERS = {"http_referer": "_took_part_referer", "http_user_agent": "_took_part_referer",
+                     "http_x_forwarded_for": "_took_part_xff", "trailing": "_took_part_trailing"}
+
+
+@lru_cache(maxsize=1)
+def _combined_vector() -> Vector | None:
+    return template_vector(_COMBINED, _COMBINED_RE2, _COMBINED_RE2_NAMES, _COMBINED_MARKERS)
+
+
 def _ingress_finish(rec: Record) -> None:
     raw = rec["raw"]
     assert isinstance(raw, dict)
@@ -353,6 +375,24 @@ def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
     return _line_parser(template, f"log_format {template.label!r}")
 
 
+def _vector_nginx(options: FormatOptions) -> Vector | None:
+    return _combined_vector()
+
+
+@lru_cache(maxsize=32)
+def _template_vector_for(text: str, name: str | None) -> Vector | None:
+    try:
+        return template_vector(compile_template(text, name))
+    except ValueError:
+        return None
+
+
+def _vector_template(options: FormatOptions) -> Vector | None:
+    if not options.template:
+        return _combined_vector()
+    return _template_vector_for(options.template, options.settings.get("log_format_name"))
+
+
 def _make_ingress(options: FormatOptions) -> Callable[[str], Record | None]:
     return _line_parser(_UPSTREAMINFO, "ingress upstreaminfo")
 
@@ -374,6 +414,7 @@ FORMATS = (
         doc="NGINX combined access log (also common, and main with $http_x_forwarded_for).",
         detect=_detect_combined,
         make_parser=_make_nginx,
+        make_vector=_vector_nginx,
     ),
     LogFormat(
         name="nginx_template",
@@ -384,6 +425,7 @@ FORMATS = (
         detect=lambda first_lines: 0.0,
         make_parser=_make_template,
         template_kind="nginx",
+        make_vector=_vector_template,
     ),
     LogFormat(
         name="nginx_ingress",

@@ -12,6 +12,8 @@ import re
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from apitrail.trace.formats._template_utils import apply_request_line, apply_target, host_of
+
 # values that mean "not logged" in access logs
 NULL_TOKENS = ("", "-", "^")  # "^" is Akamai DataStream's null
 _INT = re.compile(r"-?[0-9]{1,18}")
@@ -51,6 +53,25 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return text.lower()
     if cast == "upper":
         return text.upper()
+    if cast == "text":
+        return text
+    if cast == "digits":
+        return int(text) if text.isdigit() else None
+    if cast == "host":
+        return host_of(text)
+    if cast == "seconds":
+        try:
+            seconds = float(text)
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+    if cast in ("reqline_method", "reqline_path", "target_path"):
+        rec: dict[str, object] = {}
+        if cast == "target_path":
+            apply_target(rec, text)
+        else:
+            apply_request_line(rec, text)
+        return rec.get("http.request.method" if cast == "reqline_method" else "url.path")
     if cast == "int":
         if isinstance(value, float) and value.is_integer():
             return int(value)
@@ -101,6 +122,21 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return f"CASE WHEN {present} THEN lower({expr}) END", floaty
     if cast == "upper":
         return f"CASE WHEN {present} THEN upper({expr}) END", floaty
+    if cast == "text":  # a text format's group: "" and "-" are already NULL
+        return expr, "false"
+    if cast == "digits":
+        return (f"CASE WHEN regexp_full_match({expr}, '[0-9]{{1,18}}') THEN CAST({expr} AS BIGINT) END",
+                f"coalesce(regexp_full_match({expr}, '[0-9]{{19,}}'), false)")
+    if cast == "host":
+        return (f"CASE WHEN starts_with({expr}, '[') THEN CASE WHEN strpos({expr}, ']') > 1 THEN "
+                f"substr({expr}, 2, strpos({expr}, ']') - 2) ELSE {expr} END "
+                f"WHEN length({expr}) - length(replace({expr}, ':', '')) = 1 THEN split_part({expr}, ':', 1) "
+                f"ELSE {expr} END", "false")
+    if cast == "seconds":
+        ok = f"regexp_full_match({expr}, '[0-9]{{1,15}}(\\.[0-9]{{1,9}})?')"
+        return f"CASE WHEN {ok} THEN CAST({expr} AS DOUBLE) END", f"({expr} IS NOT NULL AND NOT {ok})"
+    if cast in ("reqline_method", "reqline_path", "target_path"):
+        return _sql_request_part(expr, cast)
     if cast == "int":
         ok = f"regexp_full_match({expr}, '-?[0-9]{{1,18}}')"
         return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS BIGINT) END", f"({present} AND NOT {ok})"
@@ -109,6 +145,24 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         div = {"float": "", "dur_s": "", "dur_ms": " / 1000.0", "dur_us": " / 1000000.0"}[cast]
         return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS DOUBLE){div} END", f"({present} AND NOT {ok})"
     raise ValueError(f"unknown cast {cast!r}")
+
+
+def _sql_request_part(expr: str, cast: str) -> tuple[str, str]:
+    """Method or path of a request line (``GET /a HTTP/1.1``), or the path of a bare target, as
+    ``apply_request_line`` / ``apply_target`` find them; a query, an absolute-form target or a target with spaces
+    is left to Python."""
+    if cast == "target_path":
+        target, method_ok, spaced = expr, "true", "false"
+    else:
+        parts = f"string_split({expr}, ' ')"
+        method_ok = f"(len({parts}) >= 2 AND regexp_full_match({parts}[1], '[A-Z]+'))"
+        if cast == "reqline_method":
+            return f"CASE WHEN {method_ok} THEN {parts}[1] END", "false"
+        target, spaced = f"{parts}[2]", f"len({parts}) > 3"
+    tricky = (f"(contains({target}, '?') OR (NOT starts_with({target}, '/') "
+              f"AND contains(left({target}, 12), '://')))")
+    value = f"CASE WHEN {method_ok} AND NOT {spaced} AND NOT {tricky} AND {target} <> '' THEN {target} END"
+    return value, f"coalesce({method_ok} AND ({spaced} OR {tricky}), false)"
 
 
 __all__ = ["NULL_TOKENS", "py_cast", "sql_cast"]
