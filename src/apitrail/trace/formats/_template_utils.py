@@ -451,9 +451,44 @@ def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
             return None  # an empty capture there is ambiguous (absent or empty): Python decides every line
         if g == 1:
             return None
-    return Vector(kind="regex", fields=tuple(fields), pattern=pattern, slow_if=tuple(slow), groups=names,
-                  raw_groups=t.names, optional_groups=tuple(optional),
-                  slow_line_contains=("\\",) if t.json_escaped else ())
+    # a literal of the template that looks secret-ish ('"cookie_session": "', 'token=') would flag every line:
+    # it is left out of the line prefilter, and the value that follows it always goes to Python when present
+    ignore: list[str] = []
+    for literal, group in _literals_before_groups(t.regex):
+        if literal and _secretish(literal):
+            ignore.append(literal)
+            if group is not None:
+                slow.append(t.names[group - 1])
+    return Vector(kind="regex", fields=tuple(fields), pattern=pattern, slow_if=tuple(dict.fromkeys(slow)),
+                  groups=names, raw_groups=t.names, optional_groups=tuple(optional),
+                  slow_line_contains=("\\",) if t.json_escaped else (), prefilter_ignore=tuple(ignore))
+
+
+def _secretish(text: str) -> bool:
+    from apitrail.trace.secrets import prefilter_hit  # noqa: PLC0415 - secrets imports the formats package
+
+    return prefilter_hit(text)
+
+
+def _literals_before_groups(regex: re.Pattern[str]) -> list[tuple[str, int | None]]:
+    """The literal text right before each top-level group (and after the last one, with None)."""
+    import re._parser as sre_parse  # noqa: PLC0415
+
+    out: list[tuple[str, int | None]] = []
+    buf: list[str] = []
+    for op, av in sre_parse.parse(regex.pattern, regex.flags):
+        name = str(op)
+        if name == "LITERAL":
+            buf.append(chr(av))
+            continue
+        if name == "SUBPATTERN" and av[0] is not None:
+            out.append(("".join(buf), av[0]))
+        elif buf:
+            out.append(("".join(buf), None))
+        buf = []
+    if buf:
+        out.append(("".join(buf), None))
+    return out
 
 
 def _json_unescape(value: str) -> str:
