@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from apitrail import __version__
+from apitrail.scan.facts import raw_secret_candidate_of
 from apitrail.scan.frameworks._base import ConfigFile, Project, all_frameworks
 from apitrail.scan.lang.python import PyModule, extract_module
 from apitrail.scan.model import AppModel, Route, ScanError
 from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
-FACTS_VERSION = f"{__version__}-facts-4"
+FACTS_VERSION = f"{__version__}-facts-5"
 
 
 @functools.cache
@@ -78,6 +79,7 @@ def _extract(sf: SourceFile, data: bytes) -> FileFacts:
         return FileFacts(sf.rel, "config", facts=data.decode("utf-8"), loc=data.count(b"\n"))
     if sf.language == "python":
         mod = extract_module(data, sf.rel)
+        mod.secret_candidate = raw_secret_candidate_of(data)
         err = ""
         if mod.errors:
             line, col, scope = mod.errors[0]

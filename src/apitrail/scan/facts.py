@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import multiprocessing as mp
 import os
 import re
@@ -1429,6 +1430,16 @@ _RAW_SECRET_LITERALS = (*PROVIDER_LITERALS, "PRIVATE KEY")
 _CONN_PREFILTER = re.compile(r"://[^/\s:@'\"]+:[^@/\s'\"]+@")
 
 
+RAW_SECRET_SCAN_CHARS = 400_000  # characters of a Python file searched for raw secrets
+
+
+def raw_secret_candidate_of(data: bytes) -> bool:
+    """The raw-secret prefilter on a Python file's bytes, read as `collect_settings` reads the file (run by the
+    extraction workers, so that the parent opens only the few candidate files again)."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read(RAW_SECRET_SCAN_CHARS)
+    return _raw_secret_candidate(text)
+
+
 def _raw_secret_candidate(text: str) -> bool:
     return any(lit in text for lit in _RAW_SECRET_LITERALS) or ("://" in text and bool(_CONN_PREFILTER.search(text)))
 
@@ -1667,10 +1678,10 @@ def collect_settings(project: Any, an: Analyzer) -> list[dict[str, Any]]:
         out.extend(_credential_kwargs(mod))
         out.extend(_jwt_facts(an, mod))
         path = mod.src.abs_path
-        if path:
+        if path and mod.secret_candidate is not False:
             try:
                 with open(path, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(400_000)
+                    text = fh.read(RAW_SECRET_SCAN_CHARS)
             except OSError:
                 text = ""
             out.extend(_raw_secrets(mod.path, text, False))

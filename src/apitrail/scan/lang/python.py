@@ -233,6 +233,8 @@ class PyModule:
     errors: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, enclosing scope)
     loc: int = 0
     src: SourceRef = field(default_factory=SourceRef)
+    # whether the file text may hold a provider key / connection string (set by the engine; None: not checked)
+    secret_candidate: bool | None = None
 
     def function_at(self, qualname: str) -> FunctionDef | None:
         return self.functions.get(qualname)
@@ -308,7 +310,41 @@ def _dotted(node: Node) -> str:
     return ""
 
 
+class _ExprMemo:
+    """Conversions of one tree while a function body is extracted: node id -> (expr, depth, height).
+
+    A body's statements convert the same subtrees again and again (an assignment's value, then every call inside
+    it, outermost first). to_expr is a pure function of (node, depth), and depth only matters near MAX_DEPTH (and
+    for a ``type`` node at depth 0), so a conversion is reused at the same depth, or, for a call, at another
+    depth when neither conversion came near the depth limit. Exprs are never mutated, so sharing them is safe.
+    """
+
+    table: dict[int, tuple[Expr, int, int]] | None = None
+    deepest = 0
+
+
 def to_expr(node: Node | None, depth: int = 0) -> Expr:
+    table = _ExprMemo.table
+    if table is None or node is None:
+        return _to_expr(node, depth)
+    key = node.id
+    hit = table.get(key)
+    if hit is not None:
+        expr, at, height = hit
+        if at == depth or (depth + height < MAX_DEPTH and at + height < MAX_DEPTH and node.type == "call"):
+            if depth + height > _ExprMemo.deepest:
+                _ExprMemo.deepest = depth + height
+            return expr
+    outer = _ExprMemo.deepest
+    _ExprMemo.deepest = depth
+    expr = _to_expr(node, depth)
+    table[key] = (expr, depth, _ExprMemo.deepest - depth)
+    if outer > _ExprMemo.deepest:
+        _ExprMemo.deepest = outer
+    return expr
+
+
+def _to_expr(node: Node | None, depth: int) -> Expr:
     if node is None:
         return Expr("other", "", 0)
     line = node.start_point[0] + 1
@@ -896,7 +932,11 @@ def load_body(func: FunctionDef) -> BodyFacts:
     if blk is None:
         return body
     scratch = _Extractor(func.src.rel, func.src.module, func.src.rel.endswith("__init__.py"), full_bodies=True)
-    scratch._block(blk, func.qualname, None, body, f"{func.qualname}.<locals>.")
+    _ExprMemo.table, _ExprMemo.deepest = {}, 0
+    try:
+        scratch._block(blk, func.qualname, None, body, f"{func.qualname}.<locals>.")
+    finally:
+        _ExprMemo.table = None
     return body
 
 
