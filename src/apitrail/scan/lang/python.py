@@ -198,6 +198,7 @@ class FunctionDef:
     returns_annotation: Expr | None = None
     decorator_lines: list[int] = field(default_factory=list)
     _body: BodyFacts | None = None
+    has_error: bool = False  # a syntax error inside the function: its body is read from the whole file's tree
 
     @property
     def body(self) -> BodyFacts:
@@ -519,6 +520,7 @@ class _Extractor:
         self.mod.src = SourceRef(rel=path, module=module)
         self.is_package = is_package
         self.full_bodies = full_bodies
+        self.skip_definitions = False
 
     def _skeleton(self, block: Node, scope: str, prefix: str) -> None:
         """Eager pass over a function body: nested definitions, statement-level calls and assignments only."""
@@ -566,6 +568,9 @@ class _Extractor:
         t = stmt.type
         if t in ("import_statement", "import_from_statement", "future_import_statement"):
             self._import(stmt)
+            return
+        if self.skip_definitions and body is not None and t in ("decorated_definition", "function_definition",
+                                                                 "class_definition"):
             return
         if t == "decorated_definition":
             decorators = [c for c in stmt.named_children if c.type == "decorator"]
@@ -689,6 +694,7 @@ class _Extractor:
                 self._skeleton(blk, qual, f"{qual}.<locals>.")
         err = first_error(node)
         if err is not None:
+            fdef.has_error = True
             self.mod.errors.append((err.start_point[0] + 1, err.start_point[1], qual))
 
     def _params(self, node: Node | None) -> list[Param]:
@@ -914,24 +920,76 @@ def _tree_for(abs_path: str) -> tuple[bytes, Any] | None:
     return data, tree
 
 
-def load_body(func: FunctionDef) -> BodyFacts:
-    """Extract a function's body facts on demand by re-parsing its file (cheap: only for functions we read)."""
-    body = BodyFacts()
-    if not func.src.abs_path:
-        return body
-    got = _tree_for(func.src.abs_path)
+_SOURCE_CACHE: dict[str, bytes] = {}
+
+
+def _source_for(abs_path: str) -> bytes | None:
+    hit = _SOURCE_CACHE.get(abs_path)
+    if hit is None:
+        try:
+            with open(abs_path, "rb") as fh:
+                hit = fh.read()
+        except OSError:
+            return None
+        if len(_SOURCE_CACHE) >= _TREE_CACHE_MAX:
+            _SOURCE_CACHE.pop(next(iter(_SOURCE_CACHE)))
+        _SOURCE_CACHE[abs_path] = hit
+    return hit
+
+
+def _own_tree(func: FunctionDef) -> tuple[Any, Node] | None:
+    """Parse only the function's own lines, behind as many empty lines as precede it so that every line number is
+    the file's. Used for functions without syntax errors when the file's tree is not at hand: a handler's body
+    is a small part of its file. None when the snippet does not parse into exactly that function."""
+    data = _source_for(func.src.abs_path)
+    if data is None or not 0 <= func.start_byte < len(data) or func.end_line < func.line:
+        return None
+    end = func.start_byte
+    for _ in range(func.end_line - func.line + 1):  # tree-sitter counts rows by "\n"
+        nl = data.find(b"\n", end)
+        end = len(data) if nl < 0 else nl + 1
+    pad = b"\n" * (func.line - 1)
+    tree = parse(pad + data[func.start_byte:end], "python")
+    root = tree.root_node
+    if root.has_error or root.named_child_count == 0:
+        return None
+    node = root.named_children[0]
+    if node.type != "function_definition" or node.start_byte != len(pad) or node.end_point[0] + 1 != func.end_line:
+        return None
+    return tree, node
+
+
+def _function_node(func: FunctionDef) -> tuple[Any, Node] | None:
+    hit = _TREE_CACHE.get(func.src.abs_path)
+    if hit is None and not func.has_error:
+        own = _own_tree(func)
+        if own is not None:
+            return own
+    got = hit or _tree_for(func.src.abs_path)
     if got is None:
-        return body
+        return None
     _, tree = got
     node = tree.root_node.descendant_for_byte_range(func.start_byte, func.start_byte + 1)
     while node is not None and not (node.type == "function_definition" and node.start_byte == func.start_byte):
         node = node.parent
-    if node is None:
+    return (tree, node) if node is not None else None
+
+
+def load_body(func: FunctionDef) -> BodyFacts:
+    """Extract a function's body facts on demand by re-parsing it (cheap: only for functions we read)."""
+    body = BodyFacts()
+    if not func.src.abs_path:
         return body
+    found = _function_node(func)
+    if found is None:
+        return body
+    _tree, node = found  # the tree must outlive the walk over its nodes
     blk = node.child_by_field_name("body")
     if blk is None:
         return body
     scratch = _Extractor(func.src.rel, func.src.module, func.src.rel.endswith("__init__.py"), full_bodies=True)
+    # nested definitions would only fill the scratch module, which is dropped: the body's own facts are the same
+    scratch.skip_definitions = True
     _ExprMemo.table, _ExprMemo.deepest = {}, 0
     try:
         scratch._block(blk, func.qualname, None, body, f"{func.qualname}.<locals>.")
