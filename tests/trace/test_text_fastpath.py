@@ -62,18 +62,22 @@ def _same(path: Path, options_for: Any) -> dict[str, Any]:
     return fast
 
 
-def test_nginx_combined_and_templates_are_vectorised() -> None:
+# cases whose lines the SQL must settle itself (some of them at least); the others (older Istio variants, broken
+# lines) only have to come out the same
+MUST_BE_FAST = {("nginx", "combined"), ("nginx", "template_mtls"), ("nginx", "template_json"), ("envoy", "default"),
+                ("envoy", "template_identity"), ("istio", "default")}
+
+
+def test_templates_and_default_formats_are_vectorised() -> None:
     names = {(log.parent.name, log.stem) for log in CASES}
-    assert ("nginx", "combined") in names
-    assert ("nginx", "template_mtls") in names
-    assert ("nginx", "template_json") in names
+    assert names >= MUST_BE_FAST
 
 
 @pytest.mark.parametrize("log", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_fast_path_equals_reference_on_fixtures(log: Path) -> None:
     got = _same(log, lambda engine: _options(log, engine))
-    if log.stem != "malformed":
-        assert got["fast"] > 0  # the SQL settled some rows itself
+    if (log.parent.name, log.stem) in MUST_BE_FAST:
+        assert got["fast"] > 0
 
 
 EDGE_LINES = [

@@ -29,6 +29,7 @@ from apitrail.trace.store import q, sql_type
 
 # in.* hints the SQL normalises itself; any other hint present sends the row to Python
 _SQL_HINTS = frozenset({"in.timestamp", "in.trace_id", "in.trace_id_key", "in.traceparent", "in.span_id",
+                        "in.x-amzn-trace-id",
                         "in.request_id", "in.request_id_source", "in.edge_request_id", "in.url",
                         "in.upstream_status", "in.envoy_rcd", "in.cert_verify", "in.token_location"})
 # canonical fields whose Python normalisation SQL does not repeat
@@ -231,6 +232,10 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
                 unsure.append(_present(src(s)))
     for snippet in vector.slow_line_contains:
         unsure.append(f"contains(l, {lit(snippet)})")
+    if vector.quote_count is not None:
+        unsure.append(f"length(l) - length(replace(l, '\"', '')) <> {vector.quote_count}")
+    for other in vector.exclusive_of:
+        unsure.append(f"regexp_full_match(l, {lit('(?s)' + other)})")
 
     # target -> candidate value columns (last non-null wins, as in parser_from_vector)
     vals: dict[str, str] = {}
@@ -313,14 +318,25 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         tid_ok = layers.add(3, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
                                f"AND NOT {tid_ph}, false)")
         unsure.append(f"(NOT {tid_ph} AND NOT {tid_ok})")
+    # X-Ray: the bare root (API Gateway's $context.xrayTraceId) or "Root=<root>" alone; Parent/Sampled to Python
+    xr = vals.get("in.x-amzn-trace-id")
+    xray_ok, xray_val = "false", "NULL"
+    if xr:
+        xrt = layers.add(1, f"CASE WHEN starts_with(trim({xr}), 'Root=') THEN substr(trim({xr}), 6) ELSE trim({xr}) END")
+        xray_val = layers.add(2, f"lower(substr({xrt}, 3, 8) || substr({xrt}, 12, 24))")
+        xray_ok = layers.add(3, f"coalesce(regexp_full_match({xrt}, '1-[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{24}}') "
+                                f"AND {xray_val} <> '00000000000000000000000000000000', false)")
+        unsure.append(f"(NOT {_placeholder(xr)} AND NOT {xray_ok})")
     tid_val = f"lpad(lower(trim({tid})), 32, '0')" if tid else "NULL"
     tpv = layers.add(1, f"trim({tp})") if tp else "NULL"
-    col["trace.id"] = f"CASE WHEN {tp_ok} THEN substr({tpv}, 4, 32) WHEN {tid_ok} THEN {tid_val} END"
+    col["trace.id"] = (f"CASE WHEN {tp_ok} THEN substr({tpv}, 4, 32) WHEN {xray_ok} THEN {xray_val} "
+                       f"WHEN {tid_ok} THEN {tid_val} END")
     src_sql = lit(dialect_source)
     if trace_labels:  # the label of the last present trace source decides its dialect
         whens = " ".join(f"WHEN {v} IS NOT NULL THEN {lit(_dialect(label))}" for v, label in reversed(trace_labels))
         src_sql = f"CASE {whens} ELSE {lit(_dialect(key))} END"
-    col["trace.source"] = f"CASE WHEN {tp_ok} THEN 'w3c' WHEN {tid_ok} THEN {src_sql} ELSE 'absent' END"
+    col["trace.source"] = (f"CASE WHEN {tp_ok} THEN 'w3c' WHEN {xray_ok} THEN 'xray' WHEN {tid_ok} THEN {src_sql} "
+                           "ELSE 'absent' END")
     col["trace.parent_id"] = f"CASE WHEN {tp_ok} THEN substr({tpv}, 37, 16) END"
     if "trace.parent_id" in vals:
         col["trace.parent_id"] = f"coalesce({_span(vals['trace.parent_id'])}, {col['trace.parent_id']})"

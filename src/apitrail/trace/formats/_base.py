@@ -141,6 +141,10 @@ class Vector:
     optional_groups: tuple[tuple[str, str], ...] = ()
     # literal snippets whose presence anywhere in the line sends the row to Python (a JSON-escaped value, ...)
     slow_line_contains: tuple[str, ...] = ()
+    # regex: the pattern is exact only on lines with this many double quotes; others go to Python
+    quote_count: int | None = None
+    # regex: a line that one of these patterns also matches goes to Python (it chooses between variants)
+    exclusive_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

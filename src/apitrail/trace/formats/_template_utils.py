@@ -88,6 +88,7 @@ def put_all(*appliers: Applier) -> Applier:
         for one in appliers:
             one(rec, value)
 
+    apply._parts = appliers  # type: ignore[attr-defined]
     return apply
 
 
@@ -160,6 +161,9 @@ apply_request_line._cast = "reqline"  # type: ignore[attr-defined]
 
 def put_method(rec: Record, value: str) -> None:
     rec["http.request.method"] = value
+
+
+put_method._put_key = "http.request.method"  # type: ignore[attr-defined]
 
 
 def put_status(rec: Record, value: str) -> None:
@@ -267,6 +271,10 @@ class CompiledTemplate:
     finish: Callable[[Record], None] | None = None
     label: str = ""
     quoted: frozenset[int] = frozenset()  # groups that may be logged as "..." (HAProxy %{+Q}): quotes stripped
+    # an RE2 form of ``regex`` for the SQL fast path, exact on lines with ``re2_quotes`` double quotes (the
+    # template's own): Envoy's quoted values may contain quotes, which only Python's lookahead can split
+    re2_pattern: str | None = None
+    re2_quotes: int | None = None
     parse: Callable[[str], Record | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -394,18 +402,21 @@ def _re2_compatible(pattern: str) -> bool:
 
 
 def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
-                    re2_names: Sequence[str] = (), markers: Mapping[str, str] | None = None) -> Vector | None:
+                    re2_names: Sequence[str] = (), markers: Mapping[str, str] | None = None,
+                    siblings: Sequence[CompiledTemplate] = ()) -> Vector | None:
     """The SQL fast-path declaration of a compiled template, or None when the SQL cannot reproduce its parser.
 
     Each group's applier maps to a field with a cast that the SQL implements the same way (``casts.py``); a group
     whose applier has no SQL form sends its rows to Python when it is present. An applier marked ``_fallback``
     sets its id only when no other group did (nginx's own ``$request_id``): it gets the lowest priority. An optional group that can capture an empty string needs a marker group (``markers``, in an
     equivalent ``re2_pattern`` whose groups are ``re2_names``) that captures text exactly when it took part.
-    Lines with non-ASCII text, JSON escapes or a secret-shaped value always go to Python.
+    ``siblings`` are the other variants a multi-template parser tries: a line that one of them also matches goes
+    to Python, which picks the variant. Lines with non-ASCII text, JSON escapes or a secret-shaped value always go
+    to Python.
     """
     if t.finish is not None or t.quoted or len(set(t.names)) != len(t.names):
         return None
-    pattern = re2_pattern or t.regex.pattern.replace("*+", "*").replace("++", "+").replace("?+", "?")
+    pattern = re2_pattern or t.re2_pattern or t.regex.pattern.replace("*+", "*").replace("++", "+").replace("?+", "?")
     names = tuple(re2_names) or t.names
     if not _re2_compatible(pattern):
         return None
@@ -421,14 +432,17 @@ def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
         key = getattr(apply, "_put_key", None)
         cast = getattr(apply, "_cast", None)
         seconds = getattr(apply, "_seconds", None)
+        parts = getattr(apply, "_parts", ())
         if key is not None:
             fields.append(VField(key, name, "text"))
+        elif parts and all(getattr(one, "_put_key", None) for one in parts):
+            fields.extend(VField(one._put_key, name, "text") for one in parts)
         elif getattr(apply, "_int_key", None) is not None:
             fields.append(VField(apply._int_key, name, "digits"))  # type: ignore[attr-defined]
         elif getattr(apply, "_host_key", None) is not None:
             fields.append(VField(apply._host_key, name, "host"))  # type: ignore[attr-defined]
-        elif seconds is not None and seconds[1] == 1.0:
-            fields.append(VField(seconds[0], name, "seconds"))
+        elif seconds is not None and seconds[1] in (1.0, 1000.0):
+            fields.append(VField(seconds[0], name, "seconds" if seconds[1] == 1.0 else "seconds_ms"))
         elif with_ is not None and with_[1] in ("in.request_id_source", "in.trace_id_key"):
             fields.append(VField(with_[0], name, "text", label=with_[2]))
         elif cast == "reqline":
@@ -436,6 +450,8 @@ def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
             fields.append(VField("url.path", name, "reqline_path"))
         elif cast == "target_path":
             fields.append(VField("url.path", name, "target_path"))
+        elif cast == "direction":
+            fields.append(VField("hop.direction", name, "direction"))
         else:
             slow.append(name)
     widths = _group_min_widths(t.regex)
@@ -459,9 +475,13 @@ def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
             ignore.append(literal)
             if group is not None:
                 slow.append(t.names[group - 1])
+    others = tuple(o.re2_pattern or o.regex.pattern for o in siblings)
+    if not all(_re2_compatible(o) for o in others):
+        return None
     return Vector(kind="regex", fields=tuple(fields), pattern=pattern, slow_if=tuple(dict.fromkeys(slow)),
                   groups=names, raw_groups=t.names, optional_groups=tuple(optional),
-                  slow_line_contains=("\\",) if t.json_escaped else (), prefilter_ignore=tuple(ignore))
+                  slow_line_contains=("\\",) if t.json_escaped else (), prefilter_ignore=tuple(ignore),
+                  quote_count=t.re2_quotes, exclusive_of=others)
 
 
 def _secretish(text: str) -> bool:

@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, flatten, loads_object
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector, flatten, loads_object
 from apitrail.trace.formats._template_utils import (
     Applier,
     CompiledTemplate,
@@ -49,6 +50,7 @@ from apitrail.trace.formats._template_utils import (
     put_seconds,
     put_status,
     strip_eol,
+    template_vector,
     trace_id,
 )
 
@@ -117,6 +119,9 @@ def _direction(rec: Record, value: str) -> None:
         rec["hop.direction"] = "outbound"
     elif value.startswith("inbound|"):
         rec["hop.direction"] = "inbound"
+
+
+_direction._cast = "direction"  # type: ignore[attr-defined]  # the SQL fast path's cast of the same rule
 
 
 def _start_time(arg: str | None) -> Applier:
@@ -208,6 +213,8 @@ def compile_format_string(fmt: str, label: str = "") -> CompiledTemplate:
     """Compile an Envoy text format string into a template (raw field names are the operators as written)."""
     fmt = _unwrap(fmt)
     parts: list[str] = []
+    re2_parts: list[str] = []
+    quotes = 0
     names: list[str] = []
     appliers: list[Applier | None] = []
     matches = list(_OP_RE.finditer(fmt))
@@ -218,17 +225,25 @@ def compile_format_string(fmt: str, label: str = "") -> CompiledTemplate:
     for i, m in enumerate(matches):
         literal = fmt[pos:m.start()]
         parts.append(re.escape(literal))
+        re2_parts.append(re.escape(literal))
+        quotes += literal.count('"')
         op, arg, trunc = m.group(1), m.group(2), m.group(3)
         after = fmt[m.end():matches[i + 1].start()] if i + 1 < len(matches) else fmt[m.end():]
         at_end = i + 1 == len(matches) and not after
-        parts.append("(" + _value_pattern(op, arg, literal, after, at_end) + ")")
+        value = _value_pattern(op, arg, literal, after, at_end)
+        parts.append("(" + value + ")")
+        # RE2 has no lookahead: on a line whose only quotes are the format's own, "[^"]*" is the same field
+        re2_parts.append("(" + ('[^"]*' if value.startswith('(?:[^"]++') else value) + ")")
         name = _raw_name(op, arg, trunc)
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
         appliers.append(operator_applier(op, arg))
         pos = m.end()
     parts.append(re.escape(fmt[pos:]))
-    return CompiledTemplate(re.compile("".join(parts), re.DOTALL), tuple(names), tuple(appliers), label=label)
+    re2_parts.append(re.escape(fmt[pos:]))
+    quotes += fmt[pos:].count('"')
+    return CompiledTemplate(re.compile("".join(parts), re.DOTALL), tuple(names), tuple(appliers), label=label,
+                            re2_pattern="".join(re2_parts), re2_quotes=quotes)
 
 
 def _spacey(op: str, arg: str | None) -> bool:
@@ -379,6 +394,28 @@ def _text_parser(templates: tuple[CompiledTemplate, ...], what: str) -> Callable
     return parse_line
 
 
+@lru_cache(maxsize=1)
+def _builtin_vectors() -> tuple[Vector | None, Vector | None]:
+    return (template_vector(BUILTIN_ENVOY, siblings=BUILTIN_ISTIO),
+            template_vector(BUILTIN_ISTIO[0], siblings=(*BUILTIN_ISTIO[1:], BUILTIN_ENVOY)))
+
+
+@lru_cache(maxsize=32)
+def _user_vector(text: str) -> Vector | None:
+    try:
+        return template_vector(compile_format_string(text, "user"))
+    except ValueError:
+        return None
+
+
+def _vector_template(options: FormatOptions) -> Vector | None:
+    if not options.template:
+        return _builtin_vectors()[0]
+    if _looks_like_json_format(options.template):
+        return None
+    return _user_vector(options.template)
+
+
 def _make_envoy(options: FormatOptions) -> Callable[[str], Record | None]:
     return _text_parser((BUILTIN_ENVOY, *BUILTIN_ISTIO), "Envoy default")
 
@@ -463,6 +500,7 @@ FORMATS = (
         doc="Envoy access log in the default text format.",
         detect=_detect_envoy,
         make_parser=_make_envoy,
+        make_vector=lambda options: _builtin_vectors()[0],
     ),
     LogFormat(
         name="istio",
@@ -472,6 +510,7 @@ FORMATS = (
         doc="Istio sidecar/gateway default text access log (1.3 to current); direction from the cluster name.",
         detect=_detect_istio,
         make_parser=_make_istio,
+        make_vector=lambda options: _builtin_vectors()[1],
     ),
     LogFormat(
         name="envoy_json",
@@ -491,6 +530,7 @@ FORMATS = (
         detect=lambda first_lines: 0.0,
         make_parser=_make_template,
         template_kind="envoy",
+        make_vector=_vector_template,
     ),
 )
 

@@ -59,12 +59,16 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return int(text) if text.isdigit() else None
     if cast == "host":
         return host_of(text)
-    if cast == "seconds":
+    if cast in ("seconds", "seconds_ms"):
         try:
             seconds = float(text)
         except ValueError:
             return None
-        return seconds if seconds >= 0 else None
+        if seconds < 0:
+            return None
+        return seconds / 1000.0 if cast == "seconds_ms" else seconds
+    if cast == "direction":
+        return "outbound" if text.startswith("outbound|") else "inbound" if text.startswith("inbound|") else None
     if cast in ("reqline_method", "reqline_path", "target_path"):
         rec: dict[str, object] = {}
         if cast == "target_path":
@@ -132,11 +136,15 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
                 f"substr({expr}, 2, strpos({expr}, ']') - 2) ELSE {expr} END "
                 f"WHEN length({expr}) - length(replace({expr}, ':', '')) = 1 THEN split_part({expr}, ':', 1) "
                 f"ELSE {expr} END", "false")
-    if cast == "seconds":
+    if cast in ("seconds", "seconds_ms"):  # a non-negative duration (HAProxy/ALB log -1: not measured)
         ok = f"regexp_full_match({expr}, '[0-9]{{1,15}}(\\.[0-9]{{1,9}})?')"
-        return f"CASE WHEN {ok} THEN CAST({expr} AS DOUBLE) END", f"({expr} IS NOT NULL AND NOT {ok})"
+        div = " / 1000.0" if cast == "seconds_ms" else ""
+        return f"CASE WHEN {ok} THEN CAST({expr} AS DOUBLE){div} END", f"({expr} IS NOT NULL AND NOT {ok})"
     if cast in ("reqline_method", "reqline_path", "target_path"):
         return _sql_request_part(expr, cast)
+    if cast == "direction":  # Istio's cluster name: outbound|8080||svc, inbound|8080||
+        return (f"CASE WHEN starts_with({expr}, 'outbound|') THEN 'outbound' "
+                f"WHEN starts_with({expr}, 'inbound|') THEN 'inbound' END", "false")
     if cast == "int":
         ok = f"regexp_full_match({expr}, '-?[0-9]{{1,18}}')"
         return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS BIGINT) END", f"({present} AND NOT {ok})"
