@@ -174,6 +174,11 @@ class FuncResult:
     literal_credentials: list[Evidence] = field(default_factory=list)
 
 
+# immutable leaves a FuncResult list may hold (Evidence is frozen with str/int fields; models are tuples of them)
+_SHAREABLE = frozenset({Evidence, tuple, str, int})
+_ACCESS_FIELDS = frozenset(f.name for f in dataclasses.fields(DataAccess))
+
+
 @dataclass
 class _MemoEntry:
     result: FuncResult
@@ -182,6 +187,46 @@ class _MemoEntry:
     tainted: dict[str, str]
     identity: set[str]
     path_params: set[str]
+
+
+def _clone_result(res: FuncResult) -> FuncResult:
+    """copy.deepcopy(res) for the shapes a FuncResult holds, several times faster: lists, sets and DataAccess
+    objects are copied (sharing inside the result is kept, as deepcopy keeps it); Evidence is frozen and its
+    fields are strings and ints, so the objects are shared. Anything else falls back to deepcopy."""
+    seen: dict[int, Any] = {}
+
+    def access(a: DataAccess) -> DataAccess:
+        got = seen.get(id(a))
+        if got is None:
+            got = object.__new__(DataAccess)
+            got.__dict__.update(a.__dict__)
+            got.inputs = fresh(a.inputs)
+            seen[id(a)] = got
+        return got
+
+    def fresh(items: list[Any]) -> list[Any]:
+        got = seen.get(id(items))
+        if got is None:
+            got = seen[id(items)] = [access(x) if type(x) is DataAccess else x for x in items]
+        return got
+
+    for value in res.__dict__.values():
+        if type(value) is list:
+            if not all(type(x) in _SHAREABLE or type(x) is DataAccess for x in value):
+                return copy.deepcopy(res)
+            if any(type(x) is DataAccess and (type(x.inputs) is not list or
+                                              not all(type(i) is str for i in x.inputs) or
+                                              set(x.__dict__) != _ACCESS_FIELDS) for x in value):
+                return copy.deepcopy(res)
+        elif type(value) is set:
+            if not all(type(x) is str for x in value):
+                return copy.deepcopy(res)
+        else:
+            return copy.deepcopy(res)
+    out = object.__new__(FuncResult)
+    out.__dict__.update({name: fresh(value) if type(value) is list else set(value)
+                         for name, value in res.__dict__.items()})
+    return out
 
 
 def _relocated(res: FuncResult, old: tuple[str, int], new: tuple[str, int]) -> FuncResult:
@@ -346,12 +391,12 @@ class Analyzer:
         if hit is not None and hit.visited.isdisjoint(seen):
             seen |= hit.visited
             flow.tainted, flow.identity, flow.path_params = dict(hit.tainted), set(hit.identity), set(hit.path_params)
-            return _relocated(copy.deepcopy(hit.result), hit.at, at)
+            return _relocated(_clone_result(hit.result), hit.at, at)
         before = set(seen)
         cut_before = self._seen_cuts
         res = self._analyze_body(module, func, flow, depth, at, seen)
         if self._seen_cuts == cut_before:
-            self._helper_memo[mkey] = _MemoEntry(copy.deepcopy(res), at, frozenset(seen - before),
+            self._helper_memo[mkey] = _MemoEntry(_clone_result(res), at, frozenset(seen - before),
                                                  dict(flow.tainted), set(flow.identity), set(flow.path_params))
         return res
 
