@@ -40,6 +40,8 @@ def _vectorised(log: Path) -> bool:
     meta = _meta(log)
     fmt = get_format(meta.get("format", log.parent.name))
     template = (log.parent / meta["template"]).read_text() if "template" in meta else None
+    if fmt.make_file_vector is not None:
+        return fmt.make_file_vector(FormatOptions(template=template), log.read_bytes()) is not None
     return fmt.vector_for(FormatOptions(template=template)) is not None
 
 
@@ -65,7 +67,7 @@ def _same(path: Path, options_for: Any) -> dict[str, Any]:
 # cases whose lines the SQL must settle itself (some of them at least); the others (older Istio variants, broken
 # lines) only have to come out the same
 MUST_BE_FAST = {("nginx", "combined"), ("nginx", "template_mtls"), ("nginx", "template_json"), ("envoy", "default"),
-                ("envoy", "template_identity"), ("istio", "default")}
+                ("envoy", "template_identity"), ("istio", "default"), ("cloudfront", "standard")}
 
 
 def test_templates_and_default_formats_are_vectorised() -> None:
@@ -137,3 +139,41 @@ def test_template_fast_path_equals_reference(lines: list[str], tmp_path_factory:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _same(path, lambda engine: IngestOptions(log_formats=(LogFormatSpec(path.name, "nginx", TEMPLATE),),
                                              engine=engine))
+
+
+CLOUDFRONT = (FIXTURES / "cloudfront" / "standard.log").read_text().splitlines()
+CF_HEADER = [ln for ln in CLOUDFRONT if ln.startswith("#")]
+CF_SEEDS = [ln for ln in CLOUDFRONT if ln and not ln.startswith("#")]
+
+
+@st.composite
+def cloudfront_lines(draw: st.DrawFn) -> str:
+    cells = draw(st.sampled_from(CF_SEEDS)).split("\t")
+    i = draw(st.integers(0, len(cells) - 1))
+    cells[i] = draw(st.sampled_from(["-", "", "Error", "LimitExceeded", "2024-13-01", "0.5.1", "-1", "%41%2B",
+                                     "caf%C3%A9", "a+b%20c", "[2001:db8::1]:443", "10.0.0.1:80", "/p?x=1"]))
+    if draw(st.booleans()):
+        del cells[i]
+    return "\t".join(cells)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(cloudfront_lines(), min_size=1, max_size=6))
+def test_cloudfront_fast_path_equals_reference(lines: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    path = tmp_path_factory.mktemp("cf") / "cdn.log"
+    path.write_text("\n".join([*CF_HEADER, *lines]) + "\n", encoding="utf-8")
+    _same(path, lambda engine: IngestOptions(format_names=((path.name, "cloudfront"),), engine=engine))
+
+
+def test_cloudfront_layout_change_inside_a_file_goes_to_python(tmp_path: Path) -> None:
+    fmt = get_format("cloudfront")
+    one = "#Fields: date time c-ip sc-status\n2024-05-02\t09:00:00\t10.0.0.1\t200\n"
+    two = one + "#Fields: date time sc-status c-ip\n2024-05-02\t09:00:01\t404\t10.0.0.2\n"
+    assert fmt.make_file_vector is not None
+    assert fmt.make_file_vector(FormatOptions(), one.encode()) is not None
+    assert fmt.make_file_vector(FormatOptions(), two.encode()) is None
+    path = tmp_path / "two.log"
+    path.write_text(two)
+    got = _same(path, lambda engine: IngestOptions(format_names=((path.name, "cloudfront"),), engine=engine))
+    assert [h["http.response.status_code"] for h in got["hops"]] == [200, 404]

@@ -234,6 +234,8 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         unsure.append(f"contains(l, {lit(snippet)})")
     if vector.quote_count is not None:
         unsure.append(f"length(l) - length(replace(l, '\"', '')) <> {vector.quote_count}")
+    for group, values in vector.slow_if_equals:
+        unsure.append(_one_of(f"r.{q(group)}", values))
     for other in vector.exclusive_of:
         unsure.append(f"regexp_full_match(l, {lit('(?s)' + other)})")
 
@@ -253,6 +255,10 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             unsure.append(_present(e))
             continue
         if tgt in ("in.timestamp", "timestamp"):
+            if f.cast not in ("str", "text"):  # a reshaping cast first (CloudFront's date<TAB>time)
+                cast_value, cast_unsure = sql_cast(e, f.cast, f.mapping)
+                unsure.append(cast_unsure)
+                e = cast_value
             shape = layers.add(0, _ts_shape(e))
             v = _ts_value(e, shape)
             unsure.append(f"{shape} = 9")

@@ -376,7 +376,9 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     fr = FileResult(file, fmt.name, conf, layer, lines=total)
     rejects: list[tuple[int, str]] = []
     leaks: list[tuple[int, str, str, str]] = []
-    vector = fmt.vector_for(fopts) if options.engine == "auto" else None
+    vector = None
+    if options.engine == "auto":
+        vector = fmt.make_file_vector(fopts, data) if fmt.make_file_vector else fmt.vector_for(fopts)
     if vector is not None:
         fres = fastpath.run(store.con, lines_tbl, vector, ctx)
         fr.fast_rows = fres.fast_rows

@@ -145,6 +145,8 @@ class Vector:
     quote_count: int | None = None
     # regex: a line that one of these patterns also matches goes to Python (it chooses between variants)
     exclusive_of: tuple[str, ...] = ()
+    # regex: (group, values): a row where the group has one of the values goes to Python
+    slow_if_equals: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ class LogFormat:
     template_kind: str | None = None
     # a template format builds its vector from the template: (options) -> Vector | None
     make_vector: Callable[[FormatOptions], Vector | None] | None = None
+    # a format whose columns a file declares itself (CloudFront's #Fields): (options, file bytes) -> Vector | None
+    make_file_vector: Callable[[FormatOptions, bytes], Vector | None] | None = None
     stateful: bool = False
 
     def vector_for(self, options: FormatOptions) -> Vector | None:

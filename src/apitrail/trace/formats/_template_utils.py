@@ -55,6 +55,7 @@ def put_unquoted(key: str) -> Applier:
     def apply(rec: Record, value: str) -> None:
         rec[key] = unquote(value) if "%" in value else value
 
+    apply._unquoted_key = key  # type: ignore[attr-defined]
     return apply
 
 
@@ -401,6 +402,48 @@ def _re2_compatible(pattern: str) -> bool:
     return True
 
 
+def applier_fields(names: Sequence[str], appliers: Sequence[Applier | None]) -> tuple[list[VField], list[str]]:
+    """Fast-path fields for the appliers of named values (in application order), and the names whose applier
+    has no SQL form (a row where one of them is present goes to Python)."""
+    fields: list[VField] = []
+    slow: list[str] = []
+    for name, apply in zip(names, appliers, strict=True):
+        with_ = getattr(apply, "_with", None)
+        if getattr(apply, "_fallback", False) and with_ is not None:
+            fields.insert(0, VField(with_[0], name, "text", label=with_[2]))
+            continue
+        if apply is None:
+            continue
+        key = getattr(apply, "_put_key", None)
+        cast = getattr(apply, "_cast", None)
+        seconds = getattr(apply, "_seconds", None)
+        parts = getattr(apply, "_parts", ())
+        if key is not None:
+            fields.append(VField(key, name, "text"))
+        elif parts and all(getattr(one, "_put_key", None) for one in parts):
+            fields.extend(VField(one._put_key, name, "text") for one in parts)
+        elif getattr(apply, "_int_key", None) is not None:
+            fields.append(VField(apply._int_key, name, "digits"))  # type: ignore[attr-defined]
+        elif getattr(apply, "_unquoted_key", None) is not None:
+            fields.append(VField(apply._unquoted_key, name, "text_urldecode"))  # type: ignore[attr-defined]
+        elif getattr(apply, "_host_key", None) is not None:
+            fields.append(VField(apply._host_key, name, "host"))  # type: ignore[attr-defined]
+        elif seconds is not None and seconds[1] in (1.0, 1000.0):
+            fields.append(VField(seconds[0], name, "seconds" if seconds[1] == 1.0 else "seconds_ms"))
+        elif with_ is not None and with_[1] in ("in.request_id_source", "in.trace_id_key"):
+            fields.append(VField(with_[0], name, "text", label=with_[2]))
+        elif cast == "reqline":
+            fields.append(VField("http.request.method", name, "reqline_method"))
+            fields.append(VField("url.path", name, "reqline_path"))
+        elif cast == "target_path":
+            fields.append(VField("url.path", name, "target_path"))
+        elif cast == "direction":
+            fields.append(VField("hop.direction", name, "direction"))
+        else:
+            slow.append(name)
+    return fields, slow
+
+
 def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
                     re2_names: Sequence[str] = (), markers: Mapping[str, str] | None = None,
                     siblings: Sequence[CompiledTemplate] = ()) -> Vector | None:
@@ -420,40 +463,7 @@ def template_vector(t: CompiledTemplate, re2_pattern: str | None = None,
     names = tuple(re2_names) or t.names
     if not _re2_compatible(pattern):
         return None
-    fields: list[VField] = []
-    slow: list[str] = []
-    for name, apply in zip(t.names, t.appliers, strict=True):
-        with_ = getattr(apply, "_with", None)
-        if getattr(apply, "_fallback", False) and with_ is not None:
-            fields.insert(0, VField(with_[0], name, "text", label=with_[2]))
-            continue
-        if apply is None:
-            continue
-        key = getattr(apply, "_put_key", None)
-        cast = getattr(apply, "_cast", None)
-        seconds = getattr(apply, "_seconds", None)
-        parts = getattr(apply, "_parts", ())
-        if key is not None:
-            fields.append(VField(key, name, "text"))
-        elif parts and all(getattr(one, "_put_key", None) for one in parts):
-            fields.extend(VField(one._put_key, name, "text") for one in parts)
-        elif getattr(apply, "_int_key", None) is not None:
-            fields.append(VField(apply._int_key, name, "digits"))  # type: ignore[attr-defined]
-        elif getattr(apply, "_host_key", None) is not None:
-            fields.append(VField(apply._host_key, name, "host"))  # type: ignore[attr-defined]
-        elif seconds is not None and seconds[1] in (1.0, 1000.0):
-            fields.append(VField(seconds[0], name, "seconds" if seconds[1] == 1.0 else "seconds_ms"))
-        elif with_ is not None and with_[1] in ("in.request_id_source", "in.trace_id_key"):
-            fields.append(VField(with_[0], name, "text", label=with_[2]))
-        elif cast == "reqline":
-            fields.append(VField("http.request.method", name, "reqline_method"))
-            fields.append(VField("url.path", name, "reqline_path"))
-        elif cast == "target_path":
-            fields.append(VField("url.path", name, "target_path"))
-        elif cast == "direction":
-            fields.append(VField("hop.direction", name, "direction"))
-        else:
-            slow.append(name)
+    fields, slow = applier_fields(t.names, t.appliers)
     widths = _group_min_widths(t.regex)
     markers = markers or {}
     optional: list[tuple[str, str]] = []
@@ -579,6 +589,7 @@ __all__ = [
     "put_unquoted",
     "put_with",
     "request_id",
+    "applier_fields",
     "strip_eol",
     "template_vector",
     "trace_id",

@@ -31,10 +31,11 @@ import re
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector, VField
 from apitrail.trace.formats._template_utils import (
     Applier,
     Record,
+    applier_fields,
     header_applier,
     put,
     put_epoch,
@@ -147,6 +148,34 @@ _DATE = re.compile(r"\d{4}-\d\d-\d\d")
 _TIME = re.compile(r"\d\d:\d\d:\d\d(?:\.\d+)?")
 
 
+def _file_vector(options: FormatOptions, data: bytes) -> Vector | None:
+    """The SQL fast path of a file with one column layout (its #Fields header, or the default order)."""
+    headers = {ln for ln in re.findall(rb"^#Fields:[^\r\n]*", data, re.MULTILINE)}
+    if len(headers) > 1:
+        return None  # the layout changes inside the file: Python follows it line by line
+    names = headers.pop()[len(b"#Fields:"):].decode("utf-8", "replace").split() if headers else DEFAULT_FIELDS
+    if not names or len(set(names)) != len(names):
+        return None
+    groups = [r"([^\t]*)"] * len(names)
+    extract = list(names)
+    fields: list[VField] = []
+    if "date" in names and "time" in names:
+        d = names.index("date")
+        if names.index("time") != d + 1:
+            return None
+        groups[d] = "(" + groups[d]  # one more group around date<TAB>time for the timestamp
+        groups[d + 1] += ")"
+        extract.insert(d, "_date_time")
+        fields.append(VField("in.timestamp", "_date_time", "w3c_datetime"))
+    order = [n for n in names if n not in _ORDER_LAST] + [n for n in names if n in _ORDER_LAST]
+    found, slow = applier_fields(order, [_FIELDS.get(n) for n in order])
+    fields.extend(found)
+    results = tuple(n for n in ("x-edge-result-type", "x-edge-response-result-type") if n in names)
+    return Vector(kind="regex", fields=tuple(fields), pattern=r"\t".join(groups), slow_if=tuple(slow),
+                  groups=tuple(extract), raw_groups=tuple(names),
+                  slow_if_equals=tuple((n, tuple(sorted(_ERROR_RESULTS))) for n in results))
+
+
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
     return CloudFrontParser()
 
@@ -170,6 +199,7 @@ FORMAT = LogFormat(
     detect=_detect,
     make_parser=_make_parser,
     stateful=True,
+    make_file_vector=_file_vector,
 )
 
 __all__ = ["DEFAULT_FIELDS", "FORMAT", "CloudFrontParser"]

@@ -17,6 +17,7 @@ from apitrail.trace.formats._template_utils import apply_request_line, apply_tar
 # values that mean "not logged" in access logs
 NULL_TOKENS = ("", "-", "^")  # "^" is Akamai DataStream's null
 _INT = re.compile(r"-?[0-9]{1,18}")
+_W3C_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\t[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?")
 _FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
 
 
@@ -67,6 +68,10 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         if seconds < 0:
             return None
         return seconds / 1000.0 if cast == "seconds_ms" else seconds
+    if cast == "text_urldecode":
+        return unquote(text) if "%" in text else text
+    if cast == "w3c_datetime":  # CloudFront date<TAB>time
+        return text.replace("\t", " ") if _W3C_DATETIME.fullmatch(text) else None
     if cast == "direction":
         return "outbound" if text.startswith("outbound|") else "inbound" if text.startswith("inbound|") else None
     if cast in ("reqline_method", "reqline_path", "target_path"):
@@ -142,6 +147,13 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return f"CASE WHEN {ok} THEN CAST({expr} AS DOUBLE){div} END", f"({expr} IS NOT NULL AND NOT {ok})"
     if cast in ("reqline_method", "reqline_path", "target_path"):
         return _sql_request_part(expr, cast)
+    if cast == "text_urldecode":  # decoded only when it has an escape; '+' and malformed escapes go to Python
+        return (f"CASE WHEN contains({expr}, '%') THEN url_decode({expr}) ELSE {expr} END",
+                f"(contains({expr}, '%') AND (contains({expr}, '+') "
+                f"OR regexp_matches({expr}, '%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)')))")
+    if cast == "w3c_datetime":
+        ok = f"regexp_full_match({expr}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}\t[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\\.[0-9]+)?')"
+        return f"CASE WHEN {ok} THEN replace({expr}, chr(9), ' ') END", f"({expr} IS NOT NULL AND NOT {ok})"
     if cast == "direction":  # Istio's cluster name: outbound|8080||svc, inbound|8080||
         return (f"CASE WHEN starts_with({expr}, 'outbound|') THEN 'outbound' "
                 f"WHEN starts_with({expr}, 'inbound|') THEN 'inbound' END", "false")
