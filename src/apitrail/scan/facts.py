@@ -1473,16 +1473,22 @@ def _fp(value: str) -> str:
 
 _RAW_SECRET_LITERALS = (*PROVIDER_LITERALS, "PRIVATE KEY")
 _CONN_PREFILTER = re.compile(r"://[^/\s:@'\"]+:[^@/\s'\"]+@")
+_RAW_SECRET_BYTES = tuple(lit.encode() for lit in _RAW_SECRET_LITERALS)
+_CONN_PREFILTER_BYTES = re.compile(_CONN_PREFILTER.pattern.encode())
 
 
 RAW_SECRET_SCAN_CHARS = 400_000  # characters of a Python file searched for raw secrets
 
 
 def raw_secret_candidate_of(data: bytes) -> bool:
-    """The raw-secret prefilter on a Python file's bytes, read as `collect_settings` reads the file (run by the
-    extraction workers, so that the parent opens only the few candidate files again)."""
-    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read(RAW_SECRET_SCAN_CHARS)
-    return _raw_secret_candidate(text)
+    """The raw-secret prefilter on a Python file's bytes (run by the extraction workers, so that the parent opens
+    only the candidate files again). It is never False where `_raw_secrets` on the decoded text would find a
+    candidate: the literals are ASCII, which UTF-8 (with replacement) decodes byte for byte, and the byte-level
+    connection-string class excludes a subset of the characters the text-level one excludes."""
+    if len(data) > RAW_SECRET_SCAN_CHARS:
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read(RAW_SECRET_SCAN_CHARS)
+        return _raw_secret_candidate(text)
+    return any(lit in data for lit in _RAW_SECRET_BYTES) or (b"://" in data and bool(_CONN_PREFILTER_BYTES.search(data)))
 
 
 def _raw_secret_candidate(text: str) -> bool:
