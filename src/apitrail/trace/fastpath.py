@@ -240,6 +240,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         unsure.append(f"regexp_full_match(l, {lit('(?s)' + other)})")
 
     # target -> candidate value columns (last non-null wins, as in parser_from_vector)
+    line = "l" if vector.kind == "json" else None
     vals: dict[str, str] = {}
     labels: dict[str, str] = {}
     trace_labels: list[tuple[str, str]] = []
@@ -256,18 +257,18 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             continue
         if tgt in ("in.timestamp", "timestamp"):
             if f.cast not in ("str", "text"):  # a reshaping cast first (CloudFront's date<TAB>time)
-                cast_value, cast_unsure = sql_cast(e, f.cast, f.mapping)
+                cast_value, cast_unsure = sql_cast(e, f.cast, f.mapping, line)
                 unsure.append(cast_unsure)
                 e = cast_value
             shape = layers.add(0, _ts_shape(e))
             v = _ts_value(e, shape)
             unsure.append(f"{shape} = 9")
         elif tgt.startswith("in.") or f.cast == "json":
-            v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping)[0]
+            v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping, line)[0]
             if f.cast != "json":
-                unsure.append(sql_cast(e, f.cast, f.mapping)[1])
+                unsure.append(sql_cast(e, f.cast, f.mapping, line)[1])
         else:
-            v, u = sql_cast(e, f.cast, f.mapping)
+            v, u = sql_cast(e, f.cast, f.mapping, line)
             unsure.append(u)
             if spec is not None and spec.type == pa.string() and f.cast in ("int", "float", "dur_s", "dur_ms",
                                                                              "dur_us"):
@@ -281,6 +282,8 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             labels[tgt] = f"CASE WHEN {v} IS NOT NULL THEN {lit(f.label)} ELSE {prev} END"
         vals[tgt] = f"coalesce({v}, {vals[tgt]})" if tgt in vals else v
 
+    for target, expr in vector.sql_fields:
+        vals[target] = layers.add(0, expr)
     consts = dict(vector.constants)
     for k, v in consts.items():
         if k in FIELD_BY_NAME:

@@ -171,9 +171,18 @@ def _file_vector(options: FormatOptions, data: bytes) -> Vector | None:
     found, slow = applier_fields(order, [_FIELDS.get(n) for n in order])
     fields.extend(found)
     results = tuple(n for n in ("x-edge-result-type", "x-edge-response-result-type") if n in names)
+    sql_fields: tuple[tuple[str, str], ...] = ()
+    if results and "x-edge-detailed-result-type" in names:
+        # as CloudFrontParser: an error result keeps the detailed result type, else the first error result
+        errors = ", ".join(f"'{e}'" for e in sorted(_ERROR_RESULTS))
+        any_error = " OR ".join(f'r."{n}" IN ({errors})' for n in results)
+        first = " ".join(f'WHEN r."{n}" IN ({errors}) THEN r."{n}"' for n in results)
+        detail = 'r."x-edge-detailed-result-type"'
+        sql_fields = (("failure.reason", f"CASE WHEN {any_error} THEN CASE WHEN {detail} NOT IN ('', '-') "
+                                         f"THEN {detail} ELSE CASE {first} END END END"),)
     return Vector(kind="regex", fields=tuple(fields), pattern=r"\t".join(groups), slow_if=tuple(slow),
-                  groups=tuple(extract), raw_groups=tuple(names),
-                  slow_if_equals=tuple((n, tuple(sorted(_ERROR_RESULTS))) for n in results))
+                  groups=tuple(extract), raw_groups=tuple(names), sql_fields=sql_fields,
+                  slow_if_equals=() if sql_fields else tuple((n, tuple(sorted(_ERROR_RESULTS))) for n in results))
 
 
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:

@@ -106,13 +106,16 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = ()) -> tuple[str, str]:
-    """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing)."""
+def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = (),
+             line: str | None = None) -> tuple[str, str]:
+    """``(value_sql, unsure_sql)`` for a VARCHAR expression (NULL when missing). ``line`` is the JSON text the value
+    came from: a number-shaped value found there in quotes is a string, printed the same by both sides."""
     present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
     # a JSON double printed by DuckDB and by Python's repr differ for large/small magnitudes: let Python decide
     # gated on the first character ('-', '.', a digit): the regex runs only on number-shaped values
     floaty = (f"(ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47 AND regexp_full_match({expr}, "
-              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
+              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)')"
+              + (f" AND NOT contains({line}, '\"' || {expr} || '\"'))" if line else ")"))
     if cast == "json":
         return expr, "false"
     if cast == "map":
