@@ -230,6 +230,12 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         for s in srcs:
             if field_kind(s if isinstance(s, str) else s[0]) is not None:
                 unsure.append(_present(src(s)))
+    for key, members in vector.json_objects:
+        path = json_path((key,))
+        unsure.append(f"NOT list_has_all([{', '.join(lit(m) for m in members)}], json_keys(l, {lit(path)}))")
+        for m in members:
+            mtype = f"json_type(l, {lit(json_path((key, m)))})"
+            unsure.append(f"({mtype} <> 'VARCHAR' AND {mtype} <> 'NULL')")
     for snippet in vector.slow_line_contains:
         unsure.append(f"contains(l, {lit(snippet)})")
     if vector.quote_count is not None:
@@ -498,6 +504,7 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     extracts only the paths its rows can have. Key sets without a required key are rejected here."""
     heads = {(f.source if isinstance(f.source, str) else f.source[0]) for f in vector.fields}
     heads |= {(s if isinstance(s, str) else s[0]) for s in vector.slow_if}
+    heads |= {key for key, _ in vector.json_objects}
     firsts = con.execute("SELECT _ksh, min(n) FROM _ft_x WHERE bad IS NULL GROUP BY _ksh").fetchall()
     keysets: dict[int, list[str]] = {}
     if firsts:
@@ -533,7 +540,8 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
                 return (s if isinstance(s, str) else s[0]) in present  # noqa: B023
 
             reduced = replace(vector, fields=tuple(f for f in vector.fields if keep(f.source)),
-                              slow_if=tuple(s for s in vector.slow_if if keep(s)))
+                              slow_if=tuple(s for s in vector.slow_if if keep(s)),
+                              json_objects=tuple(o for o in vector.json_objects if o[0] in present))
         base = f"(SELECT _ft_x.*, fp FROM _ft_x JOIN _ft_g ON ksh = _ksh WHERE bad IS NULL AND gid = {i})"
         selects.append(_group_select(reduced, ctx, base, "fp"))
     return selects

@@ -147,6 +147,9 @@ class Vector:
     exclusive_of: tuple[str, ...] = ()
     # regex: (group, values): a row where the group has one of the values goes to Python
     slow_if_equals: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # json: (object key, member names): the members the fields read from that object; a row whose object has
+    # another member, or a member that is not a string, goes to Python (which reads it case-insensitively)
+    json_objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # regex: (canonical field, SQL over r."<group>") for a rule across groups that no cast expresses; the format's
     # parity test holds it to the Python parser
     sql_fields: tuple[tuple[str, str], ...] = ()

@@ -40,6 +40,10 @@ VECTOR = Vector(
         VField("client.address", ("ClientIP",)),
         VField("server.address", ("ClientRequestHost",)),
         VField("user_agent.original", ("ClientRequestUserAgent",)),
+        # Logpush custom request-header fields; x-request-id only when there is no RayID
+        VField("in.request_id", ("RequestHeaders", "x-request-id"), label="x-request-id"),
+        VField("in.traceparent", ("RequestHeaders", "traceparent")),
+        VField("in.x-amzn-trace-id", ("RequestHeaders", "x-amzn-trace-id")),
         VField("in.request_id", ("RayID",), label="cloudflare.RayID"),
         VField("in.edge_request_id", ("RayID",)),
         VField("hop.instance", ("EdgeColoCode",)),
@@ -47,7 +51,8 @@ VECTOR = Vector(
         VField("in.cert_verify", ("ClientMTLSAuthStatus",)),
         VField("in.cert_fingerprint", ("ClientMTLSAuthCertFingerprint",)),
     ),
-    slow_if=(("SecurityAction",), ("SecurityActions",), ("RequestHeaders",), ("Cookies",)),
+    slow_if=(("SecurityAction",), ("SecurityActions",), ("Cookies",)),
+    json_objects=(("RequestHeaders", ("traceparent", "x-amzn-trace-id", "x-request-id")),),
     require_any=("RayID", "EdgeStartTimestamp", "ClientRequestHost"),
     prefilter_ignore=('"Cookies":{}', '"RequestHeaders":{}', '"Cookies": {}', '"RequestHeaders": {}'),
 )
