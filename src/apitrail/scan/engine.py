@@ -108,10 +108,21 @@ def _store_cached(path: Path, ff: Any) -> None:
 
 
 def _store_blob(path: Path, blob: bytes) -> None:
+    # NOTE: no mkdir per file: concurrent workers creating the same directories contend on the directory lock
+    # (seconds of system time on a big tree); the directory is created only when the write finds it missing
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(blob)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError:
         pass
