@@ -230,11 +230,11 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         for s in srcs:
             if field_kind(s if isinstance(s, str) else s[0]) is not None:
                 unsure.append(_present(src(s)))
-    for key, members in vector.json_objects:
-        path = json_path((key,))
-        unsure.append(f"NOT list_has_all([{', '.join(lit(m) for m in members)}], json_keys(l, {lit(path)}))")
+    for obj_key, members in vector.json_objects:
+        obj_path = json_path((obj_key,))
+        unsure.append(f"NOT list_has_all([{', '.join(lit(m) for m in members)}], json_keys(l, {lit(obj_path)}))")
         for m in members:
-            mtype = f"json_type(l, {lit(json_path((key, m)))})"
+            mtype = f"json_type(l, {lit(json_path((obj_key, m)))})"
             unsure.append(f"({mtype} <> 'VARCHAR' AND {mtype} <> 'NULL')")
     for snippet in vector.slow_line_contains:
         unsure.append(f"contains(l, {lit(snippet)})")
