@@ -20,7 +20,7 @@ from apitrail.scan.lang.python import PyModule, extract_module
 from apitrail.scan.model import AppModel, Route, ScanError
 from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
-FACTS_VERSION = f"{__version__}-facts-6"
+FACTS_VERSION = f"{__version__}-facts-7"
 
 
 @functools.cache
@@ -37,6 +37,7 @@ def code_fingerprint() -> str:
         h.update(f"{path.relative_to(pkg)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 PARALLEL_MIN_FILES = 40
+PACK_FILES = 16
 EXTRACTED_LANGUAGES = frozenset({"python", "config"})
 MAX_CONFIG_BYTES = 512_000
 
@@ -89,18 +90,26 @@ def _extract(sf: SourceFile, data: bytes) -> FileFacts:
     return FileFacts(sf.rel, sf.language, skip_reason=f"no-extractor:{sf.language}", loc=data.count(b"\n"))
 
 
-def _cache_path(cache_dir: str, rel: str, digest: str) -> Path:
-    key = hashlib.sha256(f"{code_fingerprint()}\0{rel}\0{digest}".encode()).hexdigest()
+def _pack_path(cache_dir: str, group: list[SourceFile]) -> Path:
+    """Cache entry of a pack: up to PACK_FILES files of one directory, keyed by their paths and contents."""
+    h = hashlib.sha256(f"{code_fingerprint()}\0pack".encode())
+    for sf in group:
+        h.update(f"{sf.rel}\0{sf.digest}\n".encode())
+    key = h.hexdigest()
     return Path(cache_dir) / key[:2] / f"{key}.pkl"
 
 
-def _load_cached(path: Path) -> FileFacts | None:
+def _load_pack(path: Path, group: list[SourceFile]) -> list[FileFacts] | None:
     try:
         with path.open("rb") as fh:
             cached = pickle.load(fh)
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
-    return cached if isinstance(cached, FileFacts) else None
+    if not isinstance(cached, list) or len(cached) != len(group):
+        return None
+    if not all(isinstance(ff, FileFacts) and ff.rel == sf.rel for ff, sf in zip(cached, group, strict=True)):
+        return None
+    return cached
 
 
 def _store_cached(path: Path, ff: Any) -> None:
@@ -141,62 +150,86 @@ def _extract_file(sf: SourceFile) -> tuple[FileFacts, bytes | None]:
         return FileFacts(sf.rel, sf.language, error=f"extractor failed: {type(exc).__name__}: {exc}"), data
 
 
-def _process(args: tuple[SourceFile, str | None]) -> FileFacts:
-    """Extract one file's facts in this process; writes the cache entry."""
-    sf, cache_dir = args
-    ff, data = _extract_file(sf)
-    if cache_dir is not None and data is not None:
-        _store_cached(_cache_path(cache_dir, sf.rel, sf.digest or hashlib.sha256(data).hexdigest()), ff)
-    return ff
+def _extract_pack(group: list[SourceFile], cache_path: str | None, to_parent: bool) -> tuple[list[FileFacts], bytes]:
+    """Extract one pack's files and pickle them once: the same bytes go to the cache file and (from a worker) back
+    to the parent. A pack with an unreadable file is not cached."""
+    out: list[FileFacts] = []
+    readable = True
+    for sf in group:
+        ff, data = _extract_file(sf)
+        out.append(ff)
+        readable = readable and data is not None
+    if cache_path is None and not to_parent:
+        return out, b""
+    blob = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    if cache_path is not None and readable:
+        _store_blob(Path(cache_path), blob)
+    return out, blob
 
 
-def _process_pickled(args: tuple[SourceFile, str | None]) -> bytes:
-    """Extract one file's facts in a worker and return them pickled: the same bytes go to the cache file and
-    back to the parent, so each file's facts are serialised once, not twice."""
-    sf, cache_dir = args
-    ff, data = _extract_file(sf)
-    blob = pickle.dumps(ff, protocol=pickle.HIGHEST_PROTOCOL)
-    if cache_dir is not None and data is not None:
-        _store_blob(_cache_path(cache_dir, sf.rel, sf.digest or hashlib.sha256(data).hexdigest()), blob)
-    return blob
+def _process_pack(args: tuple[list[SourceFile], str | None]) -> bytes:
+    return _extract_pack(args[0], args[1], to_parent=True)[1]
+
+
+def _packs(files: list[SourceFile], indices: list[int]) -> list[list[int]]:
+    """Group files by directory, in path order, PACK_FILES at most per pack: one cache file (and one pool task)
+    per pack instead of per file saves the file-system work of creating a thousand small files (about 0.25 ms of
+    system time each), while an edited file re-extracts only its own pack."""
+    by_dir: dict[str, list[int]] = {}
+    for i in indices:
+        by_dir.setdefault(files[i].rel.rpartition("/")[0], []).append(i)
+    out: list[list[int]] = []
+    for members in by_dir.values():
+        members.sort(key=lambda i: files[i].rel)
+        out.extend(members[k:k + PACK_FILES] for k in range(0, len(members), PACK_FILES))
+    return out
 
 
 def extract_all(files: list[SourceFile], options: ScanOptions) -> list[FileFacts]:
     """Cache hits are loaded here; misses are extracted in a process pool (fork) and cached by the workers."""
     cache_dir = str(options.cache_dir or default_cache_dir()) if options.use_cache else None
     results: list[FileFacts | None] = [None] * len(files)
-    misses: list[int] = []
+    wanted: list[int] = []
     for i, sf in enumerate(files):
         if sf.language not in EXTRACTED_LANGUAGES:
             results[i] = FileFacts(sf.rel, sf.language, skip_reason=f"no-extractor:{sf.language}")
             continue
-        if cache_dir is None:
-            misses.append(i)
-            continue
-        if not sf.digest:
+        if cache_dir is not None and not sf.digest:
             try:
                 sf.digest = hashlib.sha256(sf.path.read_bytes()).hexdigest()
             except OSError as exc:
                 results[i] = FileFacts(sf.rel, sf.language, error=f"unreadable: {exc.strerror or exc}")
                 continue
-        hit = _load_cached(_cache_path(cache_dir, sf.rel, sf.digest))
+        wanted.append(i)
+    work: list[tuple[list[int], str | None]] = []
+    for pack in _packs(files, wanted):
+        group = [files[i] for i in pack]
+        path = _pack_path(cache_dir, group) if cache_dir is not None else None
+        hit = _load_pack(path, group) if path is not None else None
         if hit is None:
-            misses.append(i)
+            work.append((pack, str(path) if path is not None else None))
         else:
-            results[i] = hit
-    work = [(files[i], cache_dir) for i in misses]
+            for i, ff in zip(pack, hit, strict=True):
+                results[i] = ff
+    n_files = sum(len(pack) for pack, _ in work)
     jobs = options.jobs or (os.cpu_count() or 1)
-    if jobs <= 1 or len(work) < PARALLEL_MIN_FILES:
-        done = [_process(w) for w in work]
+    done: list[list[FileFacts]]
+    if jobs <= 1 or n_files < PARALLEL_MIN_FILES:
+        done = [_extract_pack([files[i] for i in pack], path, to_parent=False)[0] for pack, path in work]
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        chunk = max(4, len(work) // (jobs * 8))
+        # biggest packs first, so that no big pack is left for the end while the other worker idles
+        order = sorted(range(len(work)), key=lambda k: -len(work[k][0]))
+        args = [([files[i] for i in work[k][0]], work[k][1]) for k in order]
+        done = [[] for _ in work]
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            done = [pickle.loads(blob) for blob in pool.map(_process_pickled, work, chunksize=chunk)]
-    for i, ff in zip(misses, done, strict=True):
-        results[i] = ff
+            for k, blob in zip(order, pool.map(_process_pack, args), strict=True):
+                done[k] = pickle.loads(blob)
+    for (pack, _), extracted in zip(work, done, strict=True):
+        for i, ff in zip(pack, extracted, strict=True):
+            results[i] = ff
     return [r for r in results if r is not None]
 
 
