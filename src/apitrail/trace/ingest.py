@@ -304,14 +304,21 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
     try:
         for path in files:
             t0 = time.perf_counter()
-            fr, pool = _ingest_file(path, options, store, pool)
-            fr.seconds = time.perf_counter() - t0
+            # one transaction per file: its rows land together (or not at all), and a file store syncs once
+            store.execute("BEGIN TRANSACTION")
+            try:
+                fr, pool = _ingest_file(path, options, store, pool)
+                fr.seconds = time.perf_counter() - t0
+                store.execute(
+                    "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [result.run_id, started, fr.file, fr.format, fr.confidence, fr.layer, fr.lines, fr.hops,
+                     fr.rejects, fr.headers, fr.blank, fr.fast_rows, fr.python_rows, fr.leaks, fr.reject_rate,
+                     fr.seconds])
+                store.execute("COMMIT")
+            except BaseException:
+                store.con.execute("ROLLBACK")
+                raise
             result.files.append(fr)
-            store.execute(
-                "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [result.run_id, started, fr.file, fr.format, fr.confidence, fr.layer, fr.lines, fr.hops,
-                 fr.rejects, fr.headers, fr.blank, fr.fast_rows, fr.python_rows, fr.leaks, fr.reject_rate,
-                 fr.seconds])
             if prog is not None:
                 prog.advance(prog.task_ids[0])
     finally:

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import unquote
 
 from apitrail.trace.formats._base import Vector, VField
@@ -392,11 +393,12 @@ def _group_min_widths(regex: re.Pattern[str]) -> dict[int, int]:
     return widths
 
 
+@lru_cache(maxsize=256)
 def _re2_compatible(pattern: str) -> bool:
     import duckdb  # noqa: PLC0415 - the SQL fast path's engine
 
     try:
-        duckdb.connect().execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        duckdb.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()  # the default in-memory connection
     except duckdb.Error:
         return False
     return True
