@@ -77,9 +77,13 @@ class _IgnoreSpec:
         regexes = [str(rx.pattern) for p in self.spec.patterns
                    if (rx := getattr(p, "regex", None)) is not None and p.include]
         self.any = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+        # every gitignore regex is anchored at the start (no MULTILINE): matching only there is the same answer,
+        # and much cheaper than search trying every pattern at every position of the path
+        anchored = bool(regexes) and all(r.startswith("^") for r in regexes)
+        self._find = (self.any.match if anchored else self.any.search) if self.any is not None else None
 
     def match_file(self, path: str) -> bool:
-        if self.any is None or not self.any.search(path):
+        if self._find is None or not self._find(path):
             return False
         return self.spec.match_file(path)
 

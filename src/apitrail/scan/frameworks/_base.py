@@ -52,15 +52,14 @@ class Project:
         return self._auth
 
     def python_importing(self, *packages: str) -> list[PyModule]:
-        """Modules that import any of the given top-level packages (a cheap prefilter)."""
-        out = []
-        for m in self.python:
-            for ref in m.imports.values():
-                top = ref.module.split(".")[0]
-                if top in packages:
-                    out.append(m)
-                    break
-        return out
+        """Modules that import any of the given top-level packages (a cheap prefilter), in project order."""
+        tops = self.__dict__.get("_import_tops")
+        if tops is None or len(tops) != len(self.python):
+            # every plugin's detect asks this: the top-level packages of each module are collected once
+            tops = [frozenset(ref.module.split(".")[0] for ref in m.imports.values()) for m in self.python]
+            self.__dict__["_import_tops"] = tops
+        wanted = frozenset(packages)
+        return [m for m, t in zip(self.python, tops, strict=True) if not wanted.isdisjoint(t)]
 
 
 class FrameworkPlugin:
