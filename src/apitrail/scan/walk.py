@@ -69,6 +69,19 @@ def _looks_minified(head: bytes) -> bool:
     return len(lines) <= 3 and len(head) > 2000 or any(len(ln) > 5000 for ln in lines[:5])
 
 
+_ANY_DIR = "^(?:.+/)?"
+
+
+def _alternation(regexes: list[str]) -> str:
+    """One regex matching where any of regexes matches. Most gitignore patterns start with "any directory": that
+    prefix is factored out of the alternation, so it is tried once per position instead of once per pattern."""
+    shared = [r[len(_ANY_DIR):] for r in regexes if r.startswith(_ANY_DIR)]
+    rest = [f"(?:{r})" for r in regexes if not r.startswith(_ANY_DIR)]
+    if shared:
+        rest.insert(0, f"(?:{_ANY_DIR}(?:{'|'.join(f'(?:{r})' for r in shared)}))")
+    return "|".join(rest)
+
+
 class _IgnoreSpec:
     """A .gitignore spec with a one-regex fast path: most paths match no pattern at all."""
 
@@ -76,7 +89,7 @@ class _IgnoreSpec:
         self.spec = pathspec.PathSpec.from_lines("gitignore", lines)
         regexes = [str(rx.pattern) for p in self.spec.patterns
                    if (rx := getattr(p, "regex", None)) is not None and p.include]
-        self.any = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+        self.any = re.compile(_alternation(regexes)) if regexes else None
         # every gitignore regex is anchored at the start (no MULTILINE): matching only there is the same answer,
         # and much cheaper than search trying every pattern at every position of the path
         anchored = bool(regexes) and all(r.startswith("^") for r in regexes)
