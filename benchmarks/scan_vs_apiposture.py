@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PEER_VERSION = "1.0.20"
@@ -36,6 +34,21 @@ def ensure_peer(venv: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"apiposture=={PEER_VERSION}"], check=True)
     return exe
+
+
+def compile_apitrail() -> str:
+    """Write apitrail's bytecode, as installing a wheel does (pip compiles every module; the peer's venv has its
+    .pyc files). An editable install under PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module from
+    source on every run, which is not what users run."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("apitrail")
+    if spec is None or not spec.submodule_search_locations:
+        return "apitrail not importable here: bytecode not compiled"
+    pkg = Path(next(iter(spec.submodule_search_locations)))
+    ok = compileall.compile_dir(str(pkg), quiet=1)
+    return f"bytecode compiled for {pkg}" if ok else f"bytecode compile reported errors for {pkg}"
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
@@ -57,8 +70,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--venv", type=Path, default=Path(__file__).resolve().parent / ".venv-apiposture")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-compile", action="store_true",
+                    help="do not write apitrail's bytecode first (measures compiling from source on every run)")
     args = ap.parse_args()
     peer = ensure_peer(args.venv)
+    bytecode = "bytecode not compiled (--no-compile)" if args.no_compile else compile_apitrail()
     apitrail = shutil.which("apitrail") or sys.executable + " -m apitrail.cli"
     apitrail_cmd = apitrail.split() + ["scan", str(args.path), "--format", "json"]
     out_dir = Path(tempfile.mkdtemp(prefix="apitrail-bench-"))
@@ -87,7 +103,8 @@ def main() -> int:
     summary["ratio_cold_vs_apiposture"] = round(cold / peer_med, 3)
     summary["ratio_warm_vs_cold"] = round(warm / cold, 3)
     summary["routes"] = {"apitrail": len(ours.get("routes", [])), "apiposture": peer_routes}
-    print(f"tree: {args.path}  rounds: {args.rounds}  cpus: {os.cpu_count()}")
+    summary["bytecode"] = bytecode
+    print(f"tree: {args.path}  rounds: {args.rounds}  cpus: {os.cpu_count()}  ({bytecode})")
     print(f"{'tool':<16}{'median s':>10}{'min':>8}{'max':>8}{'peak RSS MiB':>14}")
     for name in runs:
         s = summary[name]
