@@ -120,8 +120,8 @@ def _heads(e: Expr | None) -> set[str]:
     return {n.split(".")[0] for n in e.names()}
 
 
-def _dotted_names(e: Expr | None) -> set[str]:
-    return e.names() if e is not None else set()
+def _dotted_names(e: Expr | None) -> frozenset[str]:
+    return e.names() if e is not None else frozenset()
 
 
 @dataclass

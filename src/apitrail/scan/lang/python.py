@@ -80,8 +80,9 @@ class Expr:
     def str_value(self) -> str | None:
         return self.value if self.kind == "str" and isinstance(self.value, str) else None
 
-    def iter_calls(self) -> list[Expr]:
-        """Every call inside this expression, outermost first (memoised: facts are immutable once built)."""
+    def iter_calls(self) -> tuple[Expr, ...]:
+        """Every call inside this expression, outermost first (memoised: facts are immutable once built; the memo
+        itself is returned, so it is a tuple)."""
         cached = self.__dict__.get("_calls_memo")
         if cached is None:
             out: list[Expr] = []
@@ -96,10 +97,10 @@ class Expr:
                 stack.extend(reversed(children))
             cached = tuple(out)
             self.__dict__["_calls_memo"] = cached
-        return list(cached)
+        return cached  # type: ignore[no-any-return]
 
-    def names(self) -> set[str]:
-        """Every dotted name referenced inside this expression (memoised)."""
+    def names(self) -> frozenset[str]:
+        """Every dotted name referenced inside this expression (memoised; the memo itself is returned)."""
         cached = self.__dict__.get("_names_memo")
         if cached is None:
             found: set[str] = set()
@@ -114,7 +115,7 @@ class Expr:
                     stack.append(cur.func)
             cached = frozenset(found)
             self.__dict__["_names_memo"] = cached
-        return set(cached)
+        return cached  # type: ignore[no-any-return]
 
 
 @dataclass
