@@ -440,6 +440,10 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
 _CLEAN = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-2] END"
 # a blank line starts with whitespace (or is empty): the regex runs only on those
 _BLANK = f"(l = '' OR (ord(l) NOT BETWEEN 33 AND 126 AND regexp_full_match(l, '{_PY_BLANK}')))"
+# every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
+_LINES = f"(SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines)"
+_JSON_OBJECT = "((l[1] = '{' OR ltrim(l)[1] = '{') AND json_valid(l))"
+_BATCH_ROWS = 16_384
 _LACKS_KEYS = "json object lacks the format's keys"
 _MAX_GROUPS = 16  # distinct relevant key sets compiled separately; the rest share the full vector
 
@@ -450,27 +454,27 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         return FastResult(0, [], [(int(n), str(ln)) for n, ln in zip(lines.column("n").to_pylist(),
                                                                       lines.column("line").to_pylist(), strict=True)])
     flagged = lines.append_column("secretish", _row_flags(lines, vector))
-    con.register("_ft_lines", flagged)
+    # several record batches: DuckDB scans an Arrow table in parallel by batch (a temp table of fewer than
+    # 122,880 rows is one row group, scanned by one thread)
+    con.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
     tables: list[str] = []
     try:
         rejects: list[tuple[int, str, str]] = []
         if vector.kind == "json":
-            # every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-                SELECT n, l, secretish, bad, CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
-                SELECT n, l, secretish, CASE WHEN (l[1] = '{{' OR ltrim(l)[1] = '{{') AND json_valid(l) THEN NULL
-                WHEN {_BLANK} THEN 'blank' WHEN NOT json_valid(l) THEN 'invalid json'
-                ELSE 'json value is not an object' END AS bad FROM (SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines))""")
+                SELECT n, bad, CASE WHEN bad IS NOT NULL THEN l END AS l,
+                CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
+                SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank'
+                WHEN NOT json_valid(l) THEN 'invalid json' ELSE 'json value is not an object' END AS bad
+                FROM {_LINES})""")
             tables.append("_ft_x")
             selects = _json_group_selects(con, vector, ctx, rejects)
+            rejects.extend((int(n), str(b), str(ln)) for n, b, ln in
+                           con.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
         else:
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-                SELECT n, l, secretish, CASE WHEN {_BLANK} THEN 'blank' END AS bad
-                FROM (SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines)""")
-            tables.append("_ft_x")
-            selects = [_group_select(vector, ctx, "_ft_x WHERE bad IS NULL", None)]
-        rejects.extend((int(n), str(b), str(ln)) for n, b, ln in
-                       con.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
+            selects = [_group_select(vector, ctx, f"{_LINES} WHERE NOT {_BLANK}", None)]
+            rejects.extend((int(n), "blank", str(ln)) for n, ln in
+                           con.execute(f"SELECT n, l FROM {_LINES} WHERE {_BLANK}").fetchall())
         fast = 0
         slow: list[tuple[int, str]] = []
         for i, (select, cols) in enumerate(selects):
@@ -490,8 +494,6 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         for t in tables:
             con.execute(f"DROP TABLE IF EXISTS {t}")
         con.unregister("_ft_lines")
-        if vector.kind == "json":
-            con.execute("DROP VIEW IF EXISTS _ft_g")
     rejects.sort()
     slow.sort()
     return FastResult(fast, [(n, r) for n, r, _ in rejects], slow,
@@ -508,7 +510,7 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     firsts = con.execute("SELECT _ksh, min(n) FROM _ft_x WHERE bad IS NULL GROUP BY _ksh").fetchall()
     keysets: dict[int, list[str]] = {}
     if firsts:
-        by_n = dict(con.execute("SELECT n, json_keys(l) FROM _ft_x WHERE n IN (SELECT unnest(?))",
+        by_n = dict(con.execute(f"SELECT n, json_keys(l) FROM {_LINES} WHERE n IN (SELECT unnest(?))",
                                 [[int(n) for _, n in firsts]]).fetchall())
         keysets = {int(h): list(by_n[n]) for h, n in firsts}
     groups: dict[frozenset[str], list[int]] = {}
@@ -525,12 +527,10 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
             gid[h] = min(i, _MAX_GROUPS)
     for h in lacking:
         gid[h] = -1
-    con.register("_ft_g", pa.table({
-        "ksh": pa.array(list(gid), pa.uint64()), "gid": pa.array(list(gid.values()), pa.int32()),
-        "fp": pa.array([source_fingerprint(keysets[h]) for h in gid], pa.string())}))
     if lacking:
-        rejects.extend((int(n), _LACKS_KEYS, str(ln)) for n, ln in con.execute(
-            "SELECT n, l FROM _ft_x JOIN _ft_g ON ksh = _ksh WHERE bad IS NULL AND gid = -1").fetchall())
+        rows = con.execute(f"SELECT n, l FROM {_LINES} WHERE n IN (SELECT n FROM _ft_x WHERE _ksh IN "
+                           f"({', '.join(str(h) for h in lacking)}))").fetchall()
+        rejects.extend((int(n), _LACKS_KEYS, str(ln)) for n, ln in rows)
     selects = []
     for i, (present, _) in enumerate(ordered[:_MAX_GROUPS + 1]):
         if i == _MAX_GROUPS:
@@ -542,8 +542,12 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
             reduced = replace(vector, fields=tuple(f for f in vector.fields if keep(f.source)),
                               slow_if=tuple(s for s in vector.slow_if if keep(s)),
                               json_objects=tuple(o for o in vector.json_objects if o[0] in present))
-        base = f"(SELECT _ft_x.*, fp FROM _ft_x JOIN _ft_g ON ksh = _ksh WHERE bad IS NULL AND gid = {i})"
-        selects.append(_group_select(reduced, ctx, base, "fp"))
+        hashes = [h for h, g in gid.items() if g == min(i, _MAX_GROUPS)]
+        fp = "CASE _ksh " + " ".join(f"WHEN {h} THEN {lit(source_fingerprint(keysets[h]))}" for h in hashes) + " END"
+        # the key-set hash again, on the parallel Arrow scan (cheaper than joining a one-row-group temp table)
+        base = (f"(SELECT n, l, secretish, _ksh FROM (SELECT n, l, secretish, CASE WHEN {_JSON_OBJECT} THEN "
+                f"hash(json_keys(l)) END AS _ksh FROM {_LINES}) WHERE _ksh IN ({', '.join(str(h) for h in hashes)}))")
+        selects.append(_group_select(reduced, ctx, base, fp))
     return selects
 
 

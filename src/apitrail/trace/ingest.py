@@ -301,26 +301,26 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
     sizes = {f: f.stat().st_size for f in files}
     prog = _progress(options.progress and sum(sizes.values()) > 20_000_000, len(files))
     pool: ProcessPoolExecutor | None = None
+    # one transaction for the run: it lands whole or not at all, and a file store writes full row groups once
+    # instead of logging every file's rows to the WAL and checkpointing them again
+    store.execute("BEGIN TRANSACTION")
     try:
         for path in files:
             t0 = time.perf_counter()
-            # one transaction per file: its rows land together (or not at all), and a file store syncs once
-            store.execute("BEGIN TRANSACTION")
-            try:
-                fr, pool = _ingest_file(path, options, store, pool)
-                fr.seconds = time.perf_counter() - t0
-                store.execute(
-                    "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [result.run_id, started, fr.file, fr.format, fr.confidence, fr.layer, fr.lines, fr.hops,
-                     fr.rejects, fr.headers, fr.blank, fr.fast_rows, fr.python_rows, fr.leaks, fr.reject_rate,
-                     fr.seconds])
-                store.execute("COMMIT")
-            except BaseException:
-                store.con.execute("ROLLBACK")
-                raise
+            fr, pool = _ingest_file(path, options, store, pool)
+            fr.seconds = time.perf_counter() - t0
+            store.execute(
+                "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [result.run_id, started, fr.file, fr.format, fr.confidence, fr.layer, fr.lines, fr.hops,
+                 fr.rejects, fr.headers, fr.blank, fr.fast_rows, fr.python_rows, fr.leaks, fr.reject_rate,
+                 fr.seconds])
             result.files.append(fr)
             if prog is not None:
                 prog.advance(prog.task_ids[0])
+        store.execute("COMMIT")
+    except BaseException:
+        store.con.execute("ROLLBACK")
+        raise
     finally:
         if pool is not None:
             pool.shutdown()

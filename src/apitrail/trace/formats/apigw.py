@@ -181,6 +181,10 @@ def _vector(pairs: list[tuple[tuple[str, ...], str]]) -> Vector:
 DEFAULT_VECTOR = _vector([((k,), v.removeprefix("$context.")) for k, v in DEFAULT_TEMPLATE.items()])
 
 
+# values that carry nothing (an empty list or object included: no principal, no claim)
+_ABSENT: tuple[object, ...] = (None, "", "-", [], {})
+
+
 def _claims_extra(pairs: list[tuple[tuple[str, ...], str]]) -> Any:
     claim_paths = [(v.removeprefix("authorizer.claims."), p) for p, v in pairs if v.startswith("authorizer.claims.")]
     principal = [p for p, v in pairs if v == "authorizer.principalId"]
@@ -190,18 +194,18 @@ def _claims_extra(pairs: list[tuple[tuple[str, ...], str]]) -> Any:
         claims = {}
         for claim, path in claim_paths:
             val = get_path(obj, path)
-            if val not in (None, "", "-"):
+            if val not in _ABSENT:
                 claims[claim] = val
         if claims:
             rec["in.jwt_claims"] = claims
         for path in principal:
             val = get_path(obj, path)
-            if val not in (None, "", "-"):
+            if val not in _ABSENT:
                 from apitrail.trace.secrets import fingerprint
 
                 rec["enduser.id_fp"] = fingerprint(str(val))
         for path in api_keys:
-            if get_path(obj, path) not in (None, "", "-"):
+            if get_path(obj, path) not in _ABSENT:
                 rec["in.token_location"] = "header"
         if rec.get("credential.id"):
             rec["credential.kind"] = "apigw_api_key"
