@@ -1,0 +1,199 @@
+"""The fast paths of the scan must give the answers of the plain ones: a body parsed from its own lines equals
+the body read from the whole file's tree, the helper-memo clone equals copy.deepcopy, the facts cache (directory
+packs) gives the uncached facts back and notices an edit, and the cheap prefilters agree with the full checks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from apitrail.scan import engine
+from apitrail.scan.engine import ScanOptions, scan
+from apitrail.scan.facts import FuncResult, _clone_result, _raw_secret_candidate, raw_secret_candidate_of
+from apitrail.scan.lang import python as py
+from apitrail.scan.lang.python import BodyFacts, FunctionDef, count_code_lines, extract_module
+from apitrail.scan.model import DataAccess, Evidence
+from apitrail.scan.walk import _alternation, _IgnoreSpec
+
+SOURCE = b'''import os
+
+def top(a, b=1, *args, **kw):
+    x = helper(a)(b)
+    if x.owner_id != a.id or not check(x):
+        raise HTTPException(403)
+    y = session.execute(select(User).where(User.id == helper(a, deep(z(y(x(w(v(u(t(s(r(q(p(o(n))))))))))))))))
+    return {"k": [y, (x,)], "s": "text"}
+
+
+class Service:
+    """Doc."""
+
+    @decorator(arg=1)
+    async def method(self, item_id: int, db: Session = Depends(get_db)) -> Item:
+        obj = await db.get(Item, item_id)
+        if obj is None:
+            raise NotFound()
+
+        def inner(z):
+            return z.delete()
+
+        class Local:
+            attr = call()
+
+# a comment at column 0 inside the class
+        for o in obj.children:
+            with db.begin() as tx:
+                tx.add(o)  # trailing comment
+        return obj
+
+    def one_liner(self): return self.x
+
+
+def tabs(x):
+\tif x:
+\t\treturn f"{x!r}" + 'a' 'b'
+\treturn None
+
+
+async def walrus(q):
+    if (n := len(q)) > 2:
+        assert n, "bad"
+    match q:
+        case [first, *_]:
+            return first
+    lambda v: v + 1
+'''
+
+
+def _whole_file_body(func: FunctionDef) -> BodyFacts:
+    """The reference: the body read from the whole file's tree, nested definitions included, no memo."""
+    py._TREE_CACHE.clear()
+    got = py._tree_for(func.src.abs_path)
+    assert got is not None
+    _, tree = got
+    node = tree.root_node.descendant_for_byte_range(func.start_byte, func.start_byte + 1)
+    while node is not None and not (node.type == "function_definition" and node.start_byte == func.start_byte):
+        node = node.parent
+    assert node is not None
+    body = BodyFacts()
+    scratch = py._Extractor(func.src.rel, func.src.module, False, full_bodies=True)
+    scratch._block(node.child_by_field_name("body"), func.qualname, None, body, f"{func.qualname}.<locals>.")
+    py._TREE_CACHE.clear()
+    return body
+
+
+@pytest.fixture()
+def module(tmp_path: Path) -> py.PyModule:
+    path = tmp_path / "svc.py"
+    path.write_bytes(SOURCE)
+    mod = extract_module(SOURCE, "svc.py")
+    mod.src.abs_path = str(path)
+    return mod
+
+
+@pytest.mark.parametrize("qualname", ["top", "Service.method", "Service.one_liner", "tabs", "walrus",
+                                      "Service.method.<locals>.inner"])
+def test_body_from_own_lines_equals_whole_file_body(module: py.PyModule, qualname: str) -> None:
+    func = module.functions[qualname]
+    py._TREE_CACHE.clear()
+    assert py._own_tree(func) is not None  # the fast path is taken for these clean functions
+    fast = py.load_body(func)
+    assert fast == _whole_file_body(func)
+    assert fast.calls or fast.returns  # not trivially equal
+
+
+def test_function_with_syntax_error_reads_the_whole_file(tmp_path: Path) -> None:
+    src = b"def ok():\n    return 1\n\ndef broken(:\n    return call(x)\n"
+    path = tmp_path / "bad.py"
+    path.write_bytes(src)
+    mod = extract_module(src, "bad.py")
+    mod.src.abs_path = str(path)
+    assert any(f.has_error for f in mod.functions.values()) or mod.errors
+    for func in mod.functions.values():
+        assert py.load_body(func) == _whole_file_body(func)
+
+
+def _result() -> FuncResult:
+    shared_inputs = ["item_id"]
+    acc = DataAccess(3, "read", "session.get", "db.get(Item, item_id)", True, shared_inputs, False, "a.py")
+    other = DataAccess(5, "write", "session.add", "db.add(o)", False, shared_inputs, False, "a.py")
+    ev = Evidence("a.py", 4, "ownership", "x.owner_id != user.id")
+    return FuncResult(accesses=[acc, other, acc], ownership=[ev], audit=[ev], call_names={"db.get"},
+                      loggers={"log"}, models=[(3, "Item", True)])
+
+
+def test_clone_result_equals_deepcopy_and_keeps_sharing() -> None:
+    res = _result()
+    fast, ref = _clone_result(res), copy.deepcopy(res)
+    assert fast == ref
+    assert fast.accesses[0] is fast.accesses[2] and fast.accesses[0] is not res.accesses[0]
+    assert fast.accesses[0].inputs is fast.accesses[1].inputs and fast.accesses[0].inputs is not res.accesses[0].inputs
+    fast.accesses[0].line = 99  # the clone is independent of the original
+    assert res.accesses[0].line == 3
+
+
+def test_clone_result_falls_back_to_deepcopy_for_other_shapes() -> None:
+    res = _result()
+    res.ownership.append({"not": "evidence"})  # type: ignore[arg-type]
+    fast = _clone_result(res)
+    assert fast == copy.deepcopy(res) and fast.ownership[-1] is not res.ownership[-1]
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"a\n\n  \n\tb", b"x\r\ny\rz\r\n\r\n", b" \x0b\x0c\n\x1cq\n", b"no newline"])
+def test_count_code_lines_matches_the_python_loop(data: bytes) -> None:
+    assert count_code_lines(data) == sum(1 for ln in data.splitlines() if ln.strip())
+
+
+@pytest.mark.parametrize("data", [
+    b"x = 1\n", b"key = 'AKIA' + rest\n", b"url = 'postgres://user:pw@host/db'\n", b"url = 'https://host/x'\n",
+    "s = 'caf\u00e9 sk-live'\n".encode(), b"bad \xff\xfe bytes ghp_x\n", b"\r\nx = 'redis://u:p@h'\r\n",
+])
+def test_byte_prefilter_never_misses_a_text_candidate(data: bytes) -> None:
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    if _raw_secret_candidate(text):
+        assert raw_secret_candidate_of(data)
+
+
+@pytest.mark.parametrize("path", ["a/__pycache__/x", "src/mod.pyc", "dist/", "x/dist/y", "keep.py", "a/b/.env",
+                                  "node_modules/", "deep/a/b/c/build/", "README.md"])
+def test_gitignore_alternation_matches_like_the_separate_patterns(path: str) -> None:
+    lines = ["__pycache__/", "*.py[cod]", "dist/", "build/", ".env", "/node_modules", "!keep.py", "docs/*.md"]
+    spec = _IgnoreSpec(lines)
+    regexes = [str(p.regex.pattern) for p in spec.spec.patterns if p.regex is not None and p.include]
+    import re
+
+    separate = any(re.search(r, path) for r in regexes)
+    assert bool(re.search(_alternation(regexes), path)) == separate
+    assert spec.match_file(path) == spec.spec.match_file(path)
+
+
+def _app(tmp_path: Path, n: int) -> Path:
+    root = tmp_path / "app"
+    (root / "pkg").mkdir(parents=True)
+    (root / "main.py").write_text("from fastapi import FastAPI\nfrom pkg.r0 import router\napp = FastAPI()\n"
+                                  "app.include_router(router)\n")
+    for i in range(n):
+        (root / "pkg" / f"r{i}.py").write_text(
+            "from fastapi import APIRouter\nrouter = APIRouter()\n\n"
+            f"@router.get('/items{i}/{{item_id}}')\ndef get_{i}(item_id: int):\n    return db.get(Item, item_id)\n")
+    return root
+
+
+def test_pack_cache_gives_the_uncached_facts_and_notices_an_edit(tmp_path: Path) -> None:
+    root = _app(tmp_path, engine.PACK_FILES + 5)  # more than one pack in pkg/
+    opts = ScanOptions(use_cache=True, cache_dir=tmp_path / "cache" / "facts", jobs=1)
+
+    def routes(options: ScanOptions) -> list[tuple[str, str, int]]:
+        return [(r.method, r.path, r.line) for r in scan(root, options).routes]
+
+    cold = routes(ScanOptions(use_cache=False, jobs=1))
+    assert routes(opts) == cold  # fills the cache
+    packs = list((tmp_path / "cache" / "facts").rglob("*.pkl"))
+    assert 2 <= len(packs) < engine.PACK_FILES  # packs, not one file per source file
+    assert routes(opts) == cold  # read back from the cache
+    edited = root / "pkg" / "r3.py"
+    edited.write_text(edited.read_text().replace("/items3/", "/edited/"))
+    assert routes(opts) == routes(ScanOptions(use_cache=False, jobs=1))
+    assert any(p == "/edited/{item_id}" for _, p, _ in routes(opts))
