@@ -222,8 +222,11 @@ def main() -> int:
     ap.add_argument("--lines", type=int, action="append", help="lines to generate (repeatable); default 1M")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the store (e.g. 1GB)")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="apitrail-e2e-"))
+    if args.memory_limit:
+        os.environ["APITRAIL_MEMORY_LIMIT"] = args.memory_limit
     print(f"cores: {os.cpu_count()}  workdir: {workdir}", flush=True)
     for n in args.lines or [1_000_000]:
         print(json.dumps(run_once(n, workdir, args.keep)), flush=True)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +51,18 @@ INGEST_RUNS_DDL = """CREATE TABLE IF NOT EXISTS ingest_runs (
 class Store:
     """A DuckDB connection with the trace tables. ``path=None`` keeps everything in memory."""
 
-    def __init__(self, path: str | Path | None = None, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, con: duckdb.DuckDBPyConnection | None = None,
+                 memory_limit: str | None = None) -> None:
+        limit = memory_limit or os.environ.get("APITRAIL_MEMORY_LIMIT")
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
         try:
             self.con = con if con is not None else duckdb.connect(str(path) if path else ":memory:")
             self.con.execute("SET TimeZone='UTC'")
+            if limit:  # DuckDB spills sorts, joins and aggregates past the limit to its temp directory
+                self.con.execute("SET memory_limit = ?", [limit])
+                if not path:
+                    self._spill = tempfile.TemporaryDirectory(prefix="apitrail-spill-")
+                    self.con.execute("SET temp_directory = ?", [self._spill.name])
             self.con.execute(_ddl("hops", HOP_SCHEMA))
             self.con.execute(_ddl("rejects", REJECT_SCHEMA))
             self.con.execute(_ddl("leaks", LEAK_SCHEMA))
@@ -88,6 +98,8 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        if self._spill is not None:
+            self._spill.cleanup()
 
 
 __all__ = ["LEAK_SCHEMA", "Store", "q", "sql_type"]
