@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apitrail.errors import StoreError
+from apitrail.errors import ConfigError
 from apitrail.trace.store import Store
 
 
@@ -28,7 +28,7 @@ def test_memory_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     store.close()
 
 
-def test_a_bad_memory_limit_is_one_store_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_memory_limit_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APITRAIL_MEMORY_LIMIT", "lots")
-    with pytest.raises(StoreError, match="Memory"):
+    with pytest.raises(ConfigError, match="APITRAIL_MEMORY_LIMIT"):
         Store()

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from apitrail.errors import StoreError
+from apitrail.errors import ConfigError, StoreError
 from apitrail.trace.schema import HOP_SCHEMA, REJECT_SCHEMA
 
 LEAK_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("field", pa.string()),
@@ -59,7 +59,11 @@ class Store:
             self.con = con if con is not None else duckdb.connect(str(path) if path else ":memory:")
             self.con.execute("SET TimeZone='UTC'")
             if limit:  # DuckDB spills sorts, joins and aggregates past the limit to its temp directory
-                self.con.execute("SET memory_limit = ?", [limit])
+                try:
+                    self.con.execute("SET memory_limit = ?", [limit])
+                except duckdb.Error as exc:
+                    raise ConfigError(f"memory limit {limit!r} (APITRAIL_MEMORY_LIMIT) is not a size such as "
+                                     "2GB or 512MB") from exc
                 if not path:
                     self._spill = tempfile.TemporaryDirectory(prefix="apitrail-spill-")
                     self.con.execute("SET temp_directory = ?", [self._spill.name])
