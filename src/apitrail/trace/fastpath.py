@@ -199,6 +199,9 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
     for s in vector.slow_if:
         if s not in srcs:
             srcs.append(s)
+    for obj_key, _ in vector.json_objects:
+        if (obj_key,) not in srcs:
+            srcs.append((obj_key,))
     required = [(k,) for k in vector.require_any] if vector.kind == "json" else []
     for s in required:
         if s not in srcs:
@@ -231,11 +234,12 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             if field_kind(s if isinstance(s, str) else s[0]) is not None:
                 unsure.append(_present(src(s)))
     for obj_key, members in vector.json_objects:
-        obj_path = json_path((obj_key,))
-        unsure.append(f"NOT list_has_all([{', '.join(lit(m) for m in members)}], json_keys(l, {lit(obj_path)}))")
+        obj = src((obj_key,))  # the object's own JSON text: the checks parse it, not the whole line
+        checks = [f"NOT list_has_all([{', '.join(lit(m) for m in members)}], json_keys({obj}))"]
         for m in members:
-            mtype = f"json_type(l, {lit(json_path((obj_key, m)))})"
-            unsure.append(f"({mtype} <> 'VARCHAR' AND {mtype} <> 'NULL')")
+            mtype = f"json_type({obj}, {lit(json_path((m,)))})"
+            checks.append(f"({mtype} <> 'VARCHAR' AND {mtype} <> 'NULL')")
+        unsure.append(f"({obj} IS NOT NULL AND {obj} <> '{{}}' AND ({' OR '.join(checks)}))")
     for snippet in vector.slow_line_contains:
         unsure.append(f"contains(l, {lit(snippet)})")
     if vector.quote_count is not None:
