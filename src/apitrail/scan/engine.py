@@ -350,6 +350,13 @@ def scan(root: Path, options: ScanOptions | None = None, config: Any = None,
 
 def _scan(root: Path, options: ScanOptions, started: float, walked: WalkResult | None) -> AppModel:
     project, model = build_project(root, options, walked)
+    try:
+        from apitrail.scan.facts import start_settings
+    except ImportError:
+        early = None
+    else:
+        # the project-level facts need no routes: on big projects they run in another process during linking
+        early = start_settings(project, options.jobs)
     routes: list[Route] = []
     for plugin in all_frameworks():
         try:
@@ -371,6 +378,6 @@ def _scan(root: Path, options: ScanOptions, started: float, walked: WalkResult |
     except ImportError:
         pass
     else:
-        attach_handler_facts(project, model, jobs=options.jobs)
+        attach_handler_facts(project, model, jobs=options.jobs, early=early)
     model.settings.append({"elapsed_s": round(time.perf_counter() - started, 3)})
     return model

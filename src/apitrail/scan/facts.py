@@ -1132,9 +1132,49 @@ def _route_chunks(routes: list[Route], todo: list[int], n: int) -> list[list[int
     return [c for c in out if c]
 
 
-def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
+SETTINGS_EARLY_MIN_MODULES = 300
+_SETTINGS_STATE: Any = None
+
+
+class EarlySettings:
+    """The project-level facts computed by a forked process while the parent links the routes (the second core is
+    idle then). A fresh Analyzer, as in the parallel route path that uses the result."""
+
+    def __init__(self, project: Any) -> None:
+        global _SETTINGS_STATE
+        _SETTINGS_STATE = project
+        try:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
+            self._future = self._pool.submit(_early_settings)  # forks now, with the project inherited
+        finally:
+            _SETTINGS_STATE = None
+
+    def result(self) -> list[dict[str, Any]]:
+        try:
+            return self._future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def discard(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _early_settings() -> list[dict[str, Any]]:
+    project = _SETTINGS_STATE
+    return _collect_settings_safe(project, Analyzer(project))
+
+
+def start_settings(project: Any, jobs: int = 0) -> EarlySettings | None:
+    """Start the project-level facts early on big projects when there is a core to spare, else None."""
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs <= 1 or len(project.python) < SETTINGS_EARLY_MIN_MODULES or "fork" not in mp.get_all_start_methods():
+        return None
+    return EarlySettings(project)
+
+
+def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0, early: EarlySettings | None = None) -> None:
     """Fill every route's HandlerFacts (routes spread over forked workers on big apps), then add
-    project-level facts for the non-route rules."""
+    project-level facts for the non-route rules (`early`: already under way in another process)."""
     global _FORK_STATE
     an = Analyzer(project)
     todo = [i for i, r in enumerate(model.routes)
@@ -1146,8 +1186,8 @@ def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
                 chunks = _route_chunks(model.routes, todo, HF_CHUNKS_PER_JOB * jobs)
                 futures = [pool.submit(_analyze_chunk, c) for c in chunks]
-                # the project-level facts are computed here meanwhile, instead of after the routes
-                settings = _collect_settings_safe(project, an)
+                # the project-level facts are computed here meanwhile (or were started before linking)
+                settings = early.result() if early is not None else _collect_settings_safe(project, an)
                 parts = [f.result() for f in futures]
         finally:
             _FORK_STATE = None
@@ -1155,6 +1195,9 @@ def attach_handler_facts(project: Any, model: AppModel, jobs: int = 0) -> None:
             for i, facts in part:
                 model.routes[i].facts = facts
     else:
+        # serial: the settings read the Analyzer the routes warmed, as always; an early start is dropped
+        if early is not None:
+            early.discard()
         _analyze_routes(an, model.routes, todo)
         settings = _collect_settings_safe(project, an)
     model.settings.extend(settings)
