@@ -1156,7 +1156,8 @@ class EarlySettings:
             self._pool.shutdown(wait=True)
 
     def discard(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # no waiting: the worker ends by itself, sooner than the serial path that replaces its result
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _early_settings() -> list[dict[str, Any]]:
