@@ -197,3 +197,36 @@ def test_pack_cache_gives_the_uncached_facts_and_notices_an_edit(tmp_path: Path)
     edited.write_text(edited.read_text().replace("/items3/", "/edited/"))
     assert routes(opts) == routes(ScanOptions(use_cache=False, jobs=1))
     assert any(p == "/edited/{item_id}" for _, p, _ in routes(opts))
+
+
+def _settings_app(tmp_path: Path) -> Path:
+    root = _app(tmp_path, 6)
+    (root / "settings.py").write_text("SECRET_KEY = 'kq3v9x-very-real-looking-secret-value'\nDEBUG = True\n"
+                                      "DATABASE_URL = 'postgres://admin:hunter2secret@db/app'\n")
+    (root / "seed.py").write_text("def seed():\n    create_user(name='a', password='kaylee123')\n")
+    return root
+
+
+@pytest.mark.parametrize("parallel_routes", [True, False])
+def test_early_settings_give_the_serial_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                parallel_routes: bool) -> None:
+    from apitrail.scan import facts
+
+    root = _settings_app(tmp_path)
+    serial = scan(root, ScanOptions(use_cache=False, jobs=1))
+    monkeypatch.setattr(facts, "SETTINGS_EARLY_MIN_MODULES", 1)  # start the early job on this small app
+    monkeypatch.setattr(facts, "PARALLEL_MIN_ROUTES", 1 if parallel_routes else 10_000)
+    started: list[object] = []
+    real_start = facts.start_settings
+
+    def spy(project: object, jobs: int = 0) -> object:
+        started.append(real_start(project, jobs))
+        return started[-1]
+
+    monkeypatch.setattr(facts, "start_settings", spy)
+    early = scan(root, ScanOptions(use_cache=False, jobs=2))
+    assert started and started[0] is not None
+    strip = [s for s in serial.settings if "elapsed_s" not in s]
+    assert [s for s in early.settings if "elapsed_s" not in s] == strip
+    assert any(s.get("kind") == "secret" for s in strip)
+    assert [(r.path, r.facts) for r in early.routes] == [(r.path, r.facts) for r in serial.routes]
