@@ -79,7 +79,7 @@ def _present(e: str) -> str:
     return f"({e} IS NOT NULL AND {e} NOT IN ('', '-'))"
 
 
-_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?"
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.,][0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?"
 _CLF = r"[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
 
 
@@ -96,7 +96,8 @@ def _ts_value(e: str, shape: str) -> str:
     micros = (f"CASE WHEN length({t}) <= 11 THEN CAST({t} AS BIGINT) * 1000000 "
               f"WHEN length({t}) <= 14 THEN CAST({t} AS BIGINT) * 1000 "
               f"WHEN length({t}) <= 17 THEN CAST({t} AS BIGINT) ELSE CAST({t} AS BIGINT) // 1000 END")
-    iso = (f"CASE WHEN length({t}) > 26 THEN regexp_replace({t}, '(\\.[0-9]{{6}})[0-9]+', '\\1') ELSE {t} END")
+    dot = f"replace({t}, ',', '.')"  # Python logging's asctime writes a comma before the milliseconds
+    iso = (f"CASE WHEN length({t}) > 26 THEN regexp_replace({dot}, '(\\.[0-9]{{6}})[0-9]+', '\\1') ELSE {dot} END")
     return (f"CASE {shape} WHEN 1 THEN CAST(make_timestamp({micros}) AS TIMESTAMPTZ) "
             f"WHEN 2 THEN CAST({iso} AS TIMESTAMPTZ) WHEN 3 THEN strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
 

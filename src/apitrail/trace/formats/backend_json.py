@@ -42,6 +42,7 @@ VECTOR = Vector(
         VField("in.timestamp", ("ts",)),
         VField("in.timestamp", ("time",)),
         VField("in.timestamp", ("timestamp",)),
+        VField("in.timestamp", ("asctime",)),  # python-json-logger (local time, "2024-05-02 09:00:00,123")
         VField("in.timestamp", ("@timestamp",)),
         VField("http.request.method", ("method",)),
         VField("http.request.method", ("http_method",)),

@@ -180,10 +180,33 @@ def _jwt_claims(rec: Record, value: str) -> None:
         rec["in.jwt_claims"] = claims
 
 
+def _jwt_claim(claim: str) -> Applier:
+    """One claim of the jwt_authn payload, ``%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:<payload>:<claim>)%``:
+    Envoy logs a string bare (or JSON-quoted by some builds), lists and numbers as JSON."""
+
+    def apply(rec: Record, value: str) -> None:
+        parsed: object = value
+        if value[:1] in '[{"' or value.isdigit():
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+        claims = rec.setdefault("in.jwt_claims", {})
+        if isinstance(claims, dict):
+            claims[claim] = parsed
+
+    return apply
+
+
 def operator_applier(op: str, arg: str | None) -> Applier | None:
     """The applier of one command operator (``REQ`` with its header argument, ``RESPONSE_FLAGS``, ...)."""
-    if op == "DYNAMIC_METADATA" and arg and arg.startswith("envoy.filters.http.jwt_authn:") and arg.count(":") == 1:
-        return _jwt_claims
+    if op == "DYNAMIC_METADATA" and arg and arg.startswith("envoy.filters.http.jwt_authn:"):
+        keys = arg.split(":")
+        if len(keys) == 2:
+            return _jwt_claims
+        if len(keys) == 3 and keys[2]:
+            return _jwt_claim(keys[2])
+        return None
     if op in ("REQ", "REQ_WITHOUT_QUERY") and arg:
         header = arg.split("?", 1)[0].strip().lower()
         return _PSEUDO.get(header) or header_applier(header)
