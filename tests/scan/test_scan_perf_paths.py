@@ -230,3 +230,26 @@ def test_early_settings_give_the_serial_answers(tmp_path: Path, monkeypatch: pyt
     assert [s for s in early.settings if "elapsed_s" not in s] == strip
     assert any(s.get("kind") == "secret" for s in strip)
     assert [(r.path, r.facts) for r in early.routes] == [(r.path, r.facts) for r in serial.routes]
+
+
+def test_lazy_trace_group_keeps_the_trace_help_and_commands() -> None:
+    """`apitrail scan` does not import the trace side; the lazy `trace` group must still show and run it."""
+    from typer.main import get_command
+
+    from apitrail.cli import TRACE_HELP, app
+    from apitrail.trace.cli import app as real_trace
+
+    assert real_trace.info.help == TRACE_HELP  # the help shown by `apitrail --help` without importing trace
+    group = get_command(app)
+    trace = group.get_command(None, "trace")  # type: ignore[attr-defined]
+    assert trace is not None
+    assert {"ingest", "leaks"} <= set(trace.list_commands(None))
+
+
+def test_cli_import_does_not_load_the_trace_side() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, apitrail.cli; print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
