@@ -20,7 +20,7 @@ from apitrail.scan.lang.python import PyModule, extract_module
 from apitrail.scan.model import AppModel, Route, ScanError
 from apitrail.scan.walk import SourceFile, WalkResult, classify_content, walk
 
-FACTS_VERSION = f"{__version__}-facts-7"
+FACTS_VERSION = f"{__version__}-facts-8"
 
 
 @functools.cache
