@@ -177,3 +177,49 @@ def test_cloudfront_layout_change_inside_a_file_goes_to_python(tmp_path: Path) -
     path.write_text(two)
     got = _same(path, lambda engine: IngestOptions(format_names=((path.name, "cloudfront"),), engine=engine))
     assert [h["http.response.status_code"] for h in got["hops"]] == [200, 404]
+
+
+def test_out_of_range_values_go_to_python(tmp_path: Path) -> None:
+    """Well-shaped but impossible values (month 13, a 19-digit epoch) are settled by the Python parser."""
+    path = tmp_path / "cdn.log"
+    header = "#Version: 1.0\n#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n"
+    path.write_text(header + "2024-13-01\t13:55:38\t10.0.0.1\tGET\t/a\t200\t0.5\n"
+                    "2024-05-01\t13:55:38\t10.0.0.1\tGET\t/b\t200\t0.5\n")
+    got = _same(path, lambda engine: IngestOptions(format_names=((path.name, "cloudfront"),), engine=engine))
+    assert got["fast"] == 1
+    json_path = tmp_path / "app.jsonl"
+    json_path.write_text('{"ts": "9999999999999999999", "message": "x", "status": 200}\n'
+                         '{"@timestamp": "2024-02-30T10:00:00Z", "message": "y", "status": "abc"}\n')
+    _same(json_path, lambda engine: IngestOptions(format_names=((json_path.name, "backend_json"),), engine=engine))
+
+
+def test_a_fast_path_failure_falls_back_to_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apitrail.trace import fastpath
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise fastpath.FastPathError("Conversion Error: planted failure")
+
+    log = FIXTURES / "nginx" / "combined.log"
+    expected = _ingest(log, _options(log, "python"))
+    monkeypatch.setattr(fastpath, "run", broken)
+    store = Store()
+    result = ingest_paths([log], _options(log, "auto"), store)
+    fr = result.files[0]
+    assert fr.fast_path_error == "Conversion Error: planted failure"
+    assert fr.fast_rows == 0 and fr.reconciled
+    assert hop_rows(store) == expected["hops"]
+
+
+def test_a_duckdb_error_leaves_the_callers_transaction_usable() -> None:
+    from apitrail.trace import fastpath
+    from apitrail.trace.formats._base import Vector, VField
+    from apitrail.trace.normalize.record import HopContext
+
+    store = Store()
+    store.execute("BEGIN TRANSACTION")
+    broken = Vector(kind="regex", fields=(VField("url.path", "p", "text"),), pattern="(unbalanced", groups=("p",),
+                    raw_groups=("p",))
+    with pytest.raises(fastpath.FastPathError):
+        fastpath.run(store.con, fastpath.lines_table(b"GET /a\n"), broken, HopContext("f", "x", "proxy", "x"))
+    assert store.execute("SELECT count(*) FROM hops").fetchone() == (0,)
+    store.execute("COMMIT")

@@ -70,6 +70,9 @@ def render_result(result: IngestResult) -> str:
     Console(file=buf, width=160, force_terminal=sys.stdout.isatty()).print(table)
     status = "reconciled" if result.reconciled else "NOT reconciled"
     buf.write(f"lines = hops + rejects: {status}\n")
+    for f in result.files:
+        if f.fast_path_error:
+            buf.write(f"{f.file}: parsed in Python (the SQL fast path failed: {f.fast_path_error})\n")
     return buf.getvalue()
 
 

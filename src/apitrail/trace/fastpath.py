@@ -93,13 +93,14 @@ def _ts_shape(e: str) -> str:
 
 def _ts_value(e: str, shape: str) -> str:
     t = f"trim({e})"
-    micros = (f"CASE WHEN length({t}) <= 11 THEN CAST({t} AS BIGINT) * 1000000 "
-              f"WHEN length({t}) <= 14 THEN CAST({t} AS BIGINT) * 1000 "
-              f"WHEN length({t}) <= 17 THEN CAST({t} AS BIGINT) ELSE CAST({t} AS BIGINT) // 1000 END")
+    micros = (f"CASE WHEN length({t}) <= 11 THEN TRY_CAST({t} AS BIGINT) * 1000000 "
+              f"WHEN length({t}) <= 14 THEN TRY_CAST({t} AS BIGINT) * 1000 "
+              f"WHEN length({t}) <= 17 THEN TRY_CAST({t} AS BIGINT) ELSE TRY_CAST({t} AS BIGINT) // 1000 END")
     dot = f"replace({t}, ',', '.')"  # Python logging's asctime writes a comma before the milliseconds
     iso = (f"CASE WHEN length({t}) > 26 THEN regexp_replace({dot}, '(\\.[0-9]{{6}})[0-9]+', '\\1') ELSE {dot} END")
-    return (f"CASE {shape} WHEN 1 THEN CAST(make_timestamp({micros}) AS TIMESTAMPTZ) "
-            f"WHEN 2 THEN CAST({iso} AS TIMESTAMPTZ) WHEN 3 THEN strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
+    # TRY forms: a well-shaped value out of range (month 13) is NULL here and goes to Python
+    return (f"CASE {shape} WHEN 1 THEN try(CAST(make_timestamp({micros}) AS TIMESTAMPTZ)) "
+            f"WHEN 2 THEN TRY_CAST({iso} AS TIMESTAMPTZ) WHEN 3 THEN try_strptime({t}, '%d/%b/%Y:%H:%M:%S %z') END")
 
 
 def _dialect(key: object) -> str:
@@ -111,6 +112,10 @@ def _dialect(key: object) -> str:
 
 def _span(e: str) -> str:
     return f"CASE WHEN regexp_full_match(trim({e}), '[0-9a-fA-F]{{16}}') THEN lower(trim({e})) END"
+
+
+class FastPathError(Exception):
+    """The SQL could not process a file; nothing of it was inserted, and Python parses it instead."""
 
 
 @dataclass
@@ -272,8 +277,8 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
                 unsure.append(cast_unsure)
                 e = cast_value
             shape = layers.add(0, _ts_shape(e))
-            v = _ts_value(e, shape)
-            unsure.append(f"{shape} = 9")
+            v = layers.add(0, _ts_value(e, shape))
+            unsure.append(f"({shape} = 9 OR ({shape} > 0 AND {v} IS NULL))")
         elif tgt.startswith("in.") or f.cast == "json":
             v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping, line)[0]
             if f.cast != "json":
@@ -305,7 +310,10 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
     col: dict[str, str] = {}
     for spec in FIELDS:
         if spec.name in vals:
-            col[spec.name] = f"CAST({vals[spec.name]} AS {sql_type(spec.type)})"
+            typed = f"TRY_CAST({vals[spec.name]} AS {sql_type(spec.type)})"
+            col[spec.name] = typed
+            if spec.type != pa.string():  # a value that does not fit the field's type: Python decides
+                unsure.append(f"({vals[spec.name]} IS NOT NULL AND {typed} IS NULL)")
     col["hop.layer"] = lit(ctx.layer_override) if ctx.layer_override else \
         f"coalesce({vals.get('hop.layer', 'NULL')}, {lit(ctx.layer)})"
     col["hop.product"] = lit(ctx.product_override) if ctx.product_override else \
@@ -459,46 +467,54 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         return FastResult(0, [], [(int(n), str(ln)) for n, ln in zip(lines.column("n").to_pylist(),
                                                                       lines.column("line").to_pylist(), strict=True)])
     flagged = lines.append_column("secretish", _row_flags(lines, vector))
-    # several record batches: DuckDB scans an Arrow table in parallel by batch (a temp table of fewer than
-    # 122,880 rows is one row group, scanned by one thread)
-    con.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
+    # The SQL runs on a cursor of its own: a failure there (a DuckDB error on some value) leaves the caller's
+    # transaction intact, and the caller parses the file in Python instead (FastPathError).
+    work = con.cursor()
     tables: list[str] = []
     try:
+        # several record batches: DuckDB scans an Arrow table in parallel by batch (a temp table of fewer than
+        # 122,880 rows is one row group, scanned by one thread)
+        work.execute("SET TimeZone='UTC'")
+        work.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
         rejects: list[tuple[int, str, str]] = []
         if vector.kind == "json":
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
+            work.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
                 SELECT n, bad, CASE WHEN bad IS NOT NULL THEN l END AS l,
                 CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
                 SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank'
                 WHEN NOT json_valid(l) THEN 'invalid json' ELSE 'json value is not an object' END AS bad
                 FROM {_LINES})""")
             tables.append("_ft_x")
-            selects = _json_group_selects(con, vector, ctx, rejects)
+            selects = _json_group_selects(work, vector, ctx, rejects)
             rejects.extend((int(n), str(b), str(ln)) for n, b, ln in
-                           con.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
+                           work.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
         else:
             selects = [_group_select(vector, ctx, f"{_LINES} WHERE NOT {_BLANK}", None)]
             rejects.extend((int(n), "blank", str(ln)) for n, ln in
-                           con.execute(f"SELECT n, l FROM {_LINES} WHERE {_BLANK}").fetchall())
+                           work.execute(f"SELECT n, l FROM {_LINES} WHERE {_BLANK}").fetchall())
         fast = 0
         slow: list[tuple[int, str]] = []
         for i, (select, cols) in enumerate(selects):
             name = f"_ft_c{i}"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+            work.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
             tables.append(name)
-            con.execute(f"INSERT INTO hops ({', '.join(q(c) for c in cols)}) "
-                        f"SELECT {', '.join(q(c) for c in cols)} FROM {name} WHERE route = 'fast'")
-            got = con.execute(f"SELECT count(*) FROM {name} WHERE route = 'fast'").fetchone()
-            fast += int(got[0]) if got else 0
-            for n, route, ln in con.execute(f"SELECT n, route, l FROM {name} WHERE route <> 'fast'").fetchall():
+            settled = work.sql(f"SELECT {', '.join(q(c) for c in cols)} FROM {name} WHERE route = 'fast'")
+            batch = settled.to_arrow_table()
+            fast += batch.num_rows
+            for n, route, ln in work.execute(f"SELECT n, route, l FROM {name} WHERE route <> 'fast'").fetchall():
                 if route == "slow":
                     slow.append((int(n), str(ln)))
                 else:
                     rejects.append((int(n), _LACKS_KEYS, str(ln)))
+            if batch.num_rows:
+                con.register("_ft_settled", batch)
+                con.execute(f"INSERT INTO hops ({', '.join(q(c) for c in cols)}) "
+                            f"SELECT {', '.join(q(c) for c in cols)} FROM _ft_settled")
+                con.unregister("_ft_settled")
+    except duckdb.Error as exc:
+        raise FastPathError(str(exc).splitlines()[0]) from exc
     finally:
-        for t in tables:
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-        con.unregister("_ft_lines")
+        work.close()
     rejects.sort()
     slow.sort()
     return FastResult(fast, [(n, r) for n, r, _ in rejects], slow,
@@ -556,4 +572,4 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     return selects
 
 
-__all__ = ["FastResult", "json_path", "lines_table", "run"]
+__all__ = ["FastPathError", "FastResult", "json_path", "lines_table", "run"]

@@ -74,6 +74,8 @@ class FileResult:
     python_rows: int = 0
     leaks: int = 0
     seconds: float = 0.0
+    # why the SQL fast path gave the file back to Python (every line then parsed by the reference parser)
+    fast_path_error: str | None = None
 
     @property
     def data_lines(self) -> int:
@@ -386,8 +388,13 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     vector = None
     if options.engine == "auto":
         vector = fmt.make_file_vector(fopts, data) if fmt.make_file_vector else fmt.vector_for(fopts)
+    fres = None
     if vector is not None:
-        fres = fastpath.run(store.con, lines_tbl, vector, ctx)
+        try:
+            fres = fastpath.run(store.con, lines_tbl, vector, ctx)
+        except fastpath.FastPathError as exc:
+            fr.fast_path_error = _safe_reason(str(exc))
+    if fres is not None:
         fr.fast_rows = fres.fast_rows
         rejects.extend(fres.rejects)
         for n, line in fres.rejected_lines:  # rejected lines are still scanned for raw secrets
