@@ -253,3 +253,13 @@ def test_cli_import_does_not_load_the_trace_side() -> None:
     code = "import sys, apitrail.cli; print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_shared_empty_arguments_stay_empty_after_a_scan(tmp_path: Path) -> None:
+    """Exprs without arguments share one list and one dict: nothing may ever add to them."""
+    root = _settings_app(tmp_path)
+    model = scan(root, ScanOptions(use_cache=False, jobs=1))
+    assert model.routes
+    assert py._NO_ARGS == [] and py._NO_KWARGS == {}
+    name = extract_module(b"x = y\n", "m.py").assigns[0].value
+    assert name.args is py._NO_ARGS and name.kwargs is py._NO_KWARGS
