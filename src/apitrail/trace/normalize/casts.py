@@ -112,10 +112,11 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = (),
     came from: a number-shaped value found there in quotes is a string, printed the same by both sides."""
     present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
     # a JSON double printed by DuckDB and by Python's repr differ for large/small magnitudes: let Python decide
-    # gated on the first character ('-', '.', a digit): the regex runs only on number-shaped values
-    floaty = (f"(ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47 AND regexp_full_match({expr}, "
-              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)')"
-              + (f" AND NOT contains({line}, '\"' || {expr} || '\"'))" if line else ")"))
+    # gated on the first character ('-', '.', a digit), then (JSON) on the value not being quoted in the line:
+    # the regex runs only on values that may really be JSON numbers
+    quoted = f" AND NOT contains({line}, '\"' || {expr} || '\"')" if line else ""
+    floaty = (f"(ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47{quoted} AND regexp_full_match({expr}, "
+              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
     if cast == "json":
         return expr, "false"
     if cast == "map":
