@@ -1539,6 +1539,28 @@ def _raw_secret_candidate(text: str) -> bool:
     return any(lit in text for lit in _RAW_SECRET_LITERALS) or ("://" in text and bool(_CONN_PREFILTER.search(text)))
 
 
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One regex that matches a string where any of patterns does (each with its own flags, scoped), or None
+    when a pattern has a form this cannot scope."""
+    parts = []
+    for pat in patterns:
+        body = pat.pattern
+        flags = "".join(f for f, bit in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)) if pat.flags & bit)
+        if body.startswith("(?i)"):
+            body, flags = body[4:], "".join(sorted(set(flags + "i")))
+        if body.startswith("(?") and not body.startswith(("(?:", "(?<", "(?=", "(?!", "(?P")):
+            return None
+        parts.append(f"(?{flags}:{body})" if flags else f"(?:{body})")
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
+
+
+# a line that none of the patterns matches is skipped with one search instead of one per pattern
+_ANY_RAW_SECRET = _any_of([pat for _, pat in PROVIDER_PATTERNS] + [CONN_STRING])
+
+
 def _raw_secrets(rel: str, text: str, is_config: bool) -> list[dict[str, Any]]:
     """Provider-shaped keys, private keys and connection strings with passwords, anywhere in a file."""
     out: list[dict[str, Any]] = []
@@ -1546,7 +1568,7 @@ def _raw_secrets(rel: str, text: str, is_config: bool) -> list[dict[str, Any]]:
     if not _raw_secret_candidate(text):
         return out
     for i, line in enumerate(text.splitlines(), 1):
-        if len(line) > 2000:
+        if len(line) > 2000 or (_ANY_RAW_SECRET is not None and not _ANY_RAW_SECRET.search(line)):
             continue
         for kind, pat in PROVIDER_PATTERNS:
             m = pat.search(line)
