@@ -263,3 +263,16 @@ def test_shared_empty_arguments_stay_empty_after_a_scan(tmp_path: Path) -> None:
     assert py._NO_ARGS == [] and py._NO_KWARGS == {}
     name = extract_module(b"x = y\n", "m.py").assigns[0].value
     assert name.args is py._NO_ARGS and name.kwargs is py._NO_KWARGS
+
+
+@pytest.mark.parametrize("line", [
+    "x = 1", "key = 'AKIAABCDEFGHIJKLMNOP'", "key = 'XAKIAABCDEFGHIJKLMNOP'", "DefaultEndpointsProtocol=https;"
+    "ACCOUNTKEY=" + "a" * 44, "url = 'postgres://admin:s3cret@db/app'", "url = 'https://example.com/x'",
+    "-----BEGIN EC PRIVATE KEY-----", "token = 'xoxb-123456789012'", "task-runner sk-short",
+])
+def test_combined_raw_secret_search_matches_any_single_pattern(line: str) -> None:
+    from apitrail.scan import facts
+
+    assert facts._ANY_RAW_SECRET is not None
+    single = any(p.search(line) for _, p in facts.PROVIDER_PATTERNS) or bool(facts.CONN_STRING.search(line))
+    assert bool(facts._ANY_RAW_SECRET.search(line)) == single
