@@ -898,7 +898,9 @@ class _Extractor:
                         body.compares.append(Compare(to_expr(named[i]), " ".join(op.split()), to_expr(named[i + 1]),
                                                      cur.start_point[0] + 1))
             elif t == "identifier":
-                body.names.add(node_text(cur))
+                raw = cur.text
+                body.names.add(raw.decode("utf-8", "replace") if raw is not None else "")
+                continue  # a leaf: nothing below it
             elif t in ("string", "concatenated_string"):
                 val = _string_value(cur)
                 if val is not None and len(body.strings) < 200:
