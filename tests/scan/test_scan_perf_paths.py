@@ -276,3 +276,13 @@ def test_combined_raw_secret_search_matches_any_single_pattern(line: str) -> Non
     assert facts._ANY_RAW_SECRET is not None
     single = any(p.search(line) for _, p in facts.PROVIDER_PATTERNS) or bool(facts.CONN_STRING.search(line))
     assert bool(facts._ANY_RAW_SECRET.search(line)) == single
+
+
+def test_bodies_loaded_from_threads_at_once_are_the_serial_bodies(module: py.PyModule) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    funcs = list(module.functions.values())
+    serial = [py.load_body(f) for f in funcs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            assert list(pool.map(py.load_body, funcs * 3)) == serial * 3

@@ -9,6 +9,7 @@ body facts of every function). Expressions are kept as a small `Expr` tree so th
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,21 +320,25 @@ def _dotted(node: Node) -> str:
     return ""
 
 
-class _ExprMemo:
+class _ExprMemo(threading.local):
     """Conversions of one tree while a function body is extracted: node id -> (expr, depth, height).
 
     A body's statements convert the same subtrees again and again (an assignment's value, then every call inside
     it, outermost first). to_expr is a pure function of (node, depth), and depth only matters near MAX_DEPTH (and
     for a ``type`` node at depth 0), so a conversion is reused at the same depth, or, for a call, at another
     depth when neither conversion came near the depth limit. Exprs are never mutated, so sharing them is safe.
+    Thread-local: node ids are unique within one tree only, and two threads may extract bodies at once.
     """
 
     table: dict[int, tuple[Expr, int, int]] | None = None
     deepest = 0
 
 
+_MEMO = _ExprMemo()
+
+
 def to_expr(node: Node | None, depth: int = 0) -> Expr:
-    table = _ExprMemo.table
+    table = _MEMO.table
     if table is None or node is None:
         return _to_expr(node, depth)
     key = node.id
@@ -341,15 +346,15 @@ def to_expr(node: Node | None, depth: int = 0) -> Expr:
     if hit is not None:
         expr, at, height = hit
         if at == depth or (depth + height < MAX_DEPTH and at + height < MAX_DEPTH and node.type == "call"):
-            if depth + height > _ExprMemo.deepest:
-                _ExprMemo.deepest = depth + height
+            if depth + height > _MEMO.deepest:
+                _MEMO.deepest = depth + height
             return expr
-    outer = _ExprMemo.deepest
-    _ExprMemo.deepest = depth
+    outer = _MEMO.deepest
+    _MEMO.deepest = depth
     expr = _to_expr(node, depth)
-    table[key] = (expr, depth, _ExprMemo.deepest - depth)
-    if outer > _ExprMemo.deepest:
-        _ExprMemo.deepest = outer
+    table[key] = (expr, depth, _MEMO.deepest - depth)
+    if outer > _MEMO.deepest:
+        _MEMO.deepest = outer
     return expr
 
 
@@ -1008,11 +1013,11 @@ def load_body(func: FunctionDef) -> BodyFacts:
     scratch = _Extractor(func.src.rel, func.src.module, func.src.rel.endswith("__init__.py"), full_bodies=True)
     # nested definitions would only fill the scratch module, which is dropped: the body's own facts are the same
     scratch.skip_definitions = True
-    _ExprMemo.table, _ExprMemo.deepest = {}, 0
+    _MEMO.table, _MEMO.deepest = {}, 0
     try:
         scratch._block(blk, func.qualname, None, body, f"{func.qualname}.<locals>.")
     finally:
-        _ExprMemo.table = None
+        _MEMO.table = None
     return body
 
 
