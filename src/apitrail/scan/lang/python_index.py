@@ -35,6 +35,7 @@ class PythonIndex:
     def __init__(self, modules: list[PyModule]) -> None:
         self.modules = modules
         self.by_path: dict[str, PyModule] = {m.path: m for m in modules}
+        self._resolved: dict[tuple[int, str, int], tuple[PyModule, Symbol | None]] = {}
         self._by_suffix: dict[str, list[PyModule]] = {}
         for m in modules:
             parts = m.module.split(".") if m.module else []
@@ -61,7 +62,17 @@ class PythonIndex:
         return max(cands, key=lambda m: (shared(m), -len(m.module)))
 
     def resolve(self, module: PyModule, name: str, _depth: int = 0) -> Symbol | None:
-        """Resolve a (possibly dotted) name as seen from `module`."""
+        """Resolve a (possibly dotted) name as seen from `module` (memoised: the facts do not change once indexed,
+        and a Symbol is frozen, so the same answer is handed out again)."""
+        key = (id(module), name, _depth)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] is module:
+            return hit[1]
+        sym = self._resolve(module, name, _depth)
+        self._resolved[key] = (module, sym)
+        return sym
+
+    def _resolve(self, module: PyModule, name: str, _depth: int) -> Symbol | None:
         if _depth > 8 or not name:
             return None
         head, _, rest = name.partition(".")
