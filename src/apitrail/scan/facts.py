@@ -247,6 +247,10 @@ def _relocated(res: FuncResult, old: tuple[str, int], new: tuple[str, int]) -> F
     return res
 
 
+IDENTITY_CALL = re.compile(r"(token_validator|get_current_user|current_user|decode_auth_token|get_jwt_identity|"
+                           r"authenticate|verify_token|decode_token|get_user_from_token|jwt\.decode)$")
+
+
 class Analyzer:
     """Per-project memoised handler analysis."""
 
@@ -254,6 +258,7 @@ class Analyzer:
         self.project = project
         self.index = project.index
         self._owned: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self._identity_calls: dict[tuple[int, int], tuple[PyModule, Expr, bool]] = {}
         self.owned_by_name: dict[str, str] = {}
         self._helper_memo: dict[Any, _MemoEntry] = {}
         self._seen_cuts = 0
@@ -579,11 +584,20 @@ class Analyzer:
         return res
 
     def _is_identity_call(self, module: PyModule, e: Expr) -> bool:
-        """`token_validator(...)`, `get_current_user(...)`, `jwt.decode(...)`: the result is the caller."""
+        """`token_validator(...)`, `get_current_user(...)`, `jwt.decode(...)`: the result is the caller.
+        Memoised per (module, expression): it reads only facts, which do not change during the analysis."""
+        key = (id(module), id(e))
+        hit = self._identity_calls.get(key)
+        if hit is not None and hit[0] is module and hit[1] is e:
+            return hit[2]
+        found = self._is_identity_call_uncached(module, e)
+        self._identity_calls[key] = (module, e, found)
+        return found
+
+    def _is_identity_call_uncached(self, module: PyModule, e: Expr) -> bool:
         for c in e.iter_calls():
             nm = c.name or ""
-            if re.search(r"(token_validator|get_current_user|current_user|decode_auth_token|get_jwt_identity|"
-                         r"authenticate|verify_token|decode_token|get_user_from_token|jwt\.decode)$", nm):
+            if IDENTITY_CALL.search(nm):
                 return True
             if nm and "." not in nm and self.project.auth is not None and nm[:1].islower():
                 sym = self.index.resolve(module, nm)
@@ -657,7 +671,15 @@ class Analyzer:
         res.literal_credentials.extend(sub.literal_credentials)
 
     def _model_of(self, module: PyModule, c: Expr) -> str:
-        """The model class an ORM call works on: query(M), M.query, M.objects, session.get(M, ..), select(M)."""
+        """The model class an ORM call works on: query(M), M.query, M.objects, session.get(M, ..), select(M).
+        It reads the call only, so the answer is kept on the (immutable) Expr."""
+        cached = c.__dict__.get("_model_memo")
+        if cached is None:
+            cached = c.__dict__["_model_memo"] = self._model_of_call(c)
+        return cached  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _model_of_call(c: Expr) -> str:
         for sub in c.iter_calls():
             if sub.last in ("query", "select", "get_object_or_404", "get_list_or_404", "get") and sub.args:
                 a0 = sub.args[0]
