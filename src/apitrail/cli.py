@@ -164,12 +164,41 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point: map our errors to one line and an exit code."""
+    """Map our errors to one line and an exit code (raises SystemExit, like a Typer app)."""
     try:
         app()
     except ApitrailError as exc:
         typer.echo(f"apitrail: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+
+
+def entry() -> None:
+    """Console-script entry point: ``main``, then the process ends without tearing down its heap (as mypy
+    does): a scan holds hundreds of thousands of fact objects, and freeing them one by one at exit cost
+    0.15-0.25 s of a 4 s scan. Output streams are flushed, and every file and store was closed by its command."""
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            typer.echo(exc.code, err=True)
+            code = 1
+        else:
+            code = int(exc.code or 0)
+    _hard_exit(code)
+
+
+def _hard_exit(code: int) -> None:
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more to deliver
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -210,3 +210,28 @@ def test_prefilter_is_a_superset_of_the_detector(field: str, value: str) -> None
 def test_redacted_values_pass_the_guard(field: str, value: str) -> None:
     red, _ = redact_value(field, value)
     guard(red)
+
+
+def _shapes_whole_text(text: str) -> set[str]:
+    """The guard's reference: the detector over the whole text at once (what shapes_in computes line by line)."""
+    from apitrail.trace.secrets import _CODE_WORD
+
+    kinds = set()
+    for leak in find_leaks("", text):
+        value = text[leak.start:leak.end]
+        if leak.kind == "query_token" and _CODE_WORD.fullmatch(value) and len(value) < 24 \
+                and not any(c.isdigit() for c in value):
+            continue
+        kinds.add(leak.kind)
+    return kinds
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.one_of(st.sampled_from(sorted(PLANTED.values()) + [PEM, "password=password)", "\n", " ",
+                                                                            '"', "&", "?token=abc123", "Bearer "]),
+                                 st.text(max_size=20)), max_size=12))
+def test_line_by_line_guard_scan_finds_what_the_whole_text_scan_finds(pieces: list[str]) -> None:
+    from apitrail.trace.secrets import shapes_in
+
+    text = "".join(pieces)
+    assert set(shapes_in(text)) == _shapes_whole_text(text)

@@ -477,23 +477,28 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         work.execute("SET TimeZone='UTC'")
         work.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
         rejects: list[tuple[int, str, str]] = []
+        unsettled: list[tuple[int, str]] = []
         if vector.kind == "json":
             work.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
                 SELECT n, bad, CASE WHEN bad IS NOT NULL THEN l END AS l,
                 CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
-                SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank'
-                WHEN NOT json_valid(l) THEN 'invalid json' ELSE 'json value is not an object' END AS bad
+                SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank' ELSE 'python' END AS bad
                 FROM {_LINES})""")
             tables.append("_ft_x")
             selects = _json_group_selects(work, vector, ctx, rejects)
-            rejects.extend((int(n), str(b), str(ln)) for n, b, ln in
-                           work.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall())
+            # anything but a plain object goes to Python, whose reason is the reference (DuckDB accepts 'INF' as
+            # JSON, Python accepts NaN inside objects)
+            for n, b, ln in work.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall():
+                if b == "blank":
+                    rejects.append((int(n), "blank", str(ln)))
+                else:
+                    unsettled.append((int(n), str(ln)))
         else:
             selects = [_group_select(vector, ctx, f"{_LINES} WHERE NOT {_BLANK}", None)]
             rejects.extend((int(n), "blank", str(ln)) for n, ln in
                            work.execute(f"SELECT n, l FROM {_LINES} WHERE {_BLANK}").fetchall())
         fast = 0
-        slow: list[tuple[int, str]] = []
+        slow: list[tuple[int, str]] = unsettled
         for i, (select, cols) in enumerate(selects):
             name = f"_ft_c{i}"
             work.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")

@@ -256,12 +256,30 @@ def shapes_in(text: str) -> Iterable[str]:
     A ``key=value`` pair whose value is a short code identifier (``password=password)`` quoted from source in
     scan evidence) is not a credential; every other shape is.
     """
-    for leak in find_leaks("", text):
-        if leak.kind == "query_token":
-            value = text[leak.start:leak.end]
-            if _CODE_WORD.fullmatch(value) and len(value) < 24 and not any(c.isdigit() for c in value):
-                continue
-        yield leak.kind
+    low = text.lower()
+    if not _PREFILTER_RE.search(low):
+        return
+    if "-----begin" in low:  # the one shape that spans lines
+        for _ in _PEM.finditer(text):
+            yield "private_key"
+    # every other shape starts on a line with a prefilter hit and ends on it or on the next non-blank line
+    # ("Bearer" wrapped at the end of a table row): scan only those windows
+    starts = {low.rfind("\n", 0, m.start()) + 1 for m in _PREFILTER_RE.finditer(low)}
+    for start in sorted(starts):
+        end = text.find("\n", start)
+        while 0 <= end < len(text) - 1:
+            nxt = text.find("\n", end + 1)
+            following = text[end + 1:] if nxt < 0 else text[end + 1:nxt]
+            end = nxt
+            if following.strip():
+                break
+        line = text[start:] if end < 0 else text[start:end]
+        for leak in find_leaks("", line):
+            if leak.kind == "query_token":
+                value = line[leak.start:leak.end]
+                if _CODE_WORD.fullmatch(value) and len(value) < 24 and not any(c.isdigit() for c in value):
+                    continue
+            yield leak.kind
 
 
 __all__ = [
