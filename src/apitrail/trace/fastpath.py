@@ -228,7 +228,9 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         names = "[" + ", ".join(lit(g) for g in ["_all", *vector.groups]) + "]"  # _all: the whole match
         extract = f"regexp_extract(l, {lit('(?s)^(' + vector.pattern + ')$')}, {names}) AS r"
     fp_col = f", {fingerprint_sql} AS _fp" if fingerprint_sql else ""
-    layers = _Layers(4)  # 0: per-source values, 1: per-target values, 2-3: checks on them
+    # 0: reshaped sources, 1: timestamp shapes, 2: per-field values, 3: per-target values, 4-6: checks on them
+    # (a column referenced in the same SELECT would be inlined, and computed again, by DuckDB's lateral alias)
+    layers = _Layers(7)
     unsure: list[str] = []
     if vector.kind == "regex":
         unsure.append("r._all = ''")  # the line does not match the format
@@ -275,9 +277,9 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             if f.cast not in ("str", "text"):  # a reshaping cast first (CloudFront's date<TAB>time)
                 cast_value, cast_unsure = sql_cast(e, f.cast, f.mapping, line)
                 unsure.append(cast_unsure)
-                e = cast_value
-            shape = layers.add(0, _ts_shape(e))
-            v = layers.add(0, _ts_value(e, shape))
+                e = layers.add(0, cast_value)
+            shape = layers.add(1, _ts_shape(e))
+            v = layers.add(2, _ts_value(e, shape))
             unsure.append(f"({shape} = 9 OR ({shape} > 0 AND {v} IS NULL))")
         elif tgt.startswith("in.") or f.cast == "json":
             v = f"CASE WHEN {e} <> '' THEN {e} END" if f.cast == "json" else sql_cast(e, f.cast, f.mapping, line)[0]
@@ -290,7 +292,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
                                                                              "dur_us"):
                 v = f"CAST({v} AS VARCHAR)"
                 unsure.append(_present(e))  # Python prints numbers differently; let it decide
-        v = layers.add(0, v)
+        v = layers.add(2, v)
         if f.label is not None and tgt == "in.trace_id":
             trace_labels.append((v, f.label))
         if f.label is not None and tgt in ("in.request_id", "in.trace_id"):
@@ -299,13 +301,13 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         vals[tgt] = f"coalesce({v}, {vals[tgt]})" if tgt in vals else v
 
     for target, expr in vector.sql_fields:
-        vals[target] = layers.add(0, expr)
+        vals[target] = layers.add(2, expr)
     consts = dict(vector.constants)
     for k, v in consts.items():
         if k in FIELD_BY_NAME:
             vals[k] = lit(v)
-    vals = {t: (layers.add(1, e) if not e.startswith("'") and e != "NULL" else e) for t, e in vals.items()}
-    labels = {t: layers.add(1, e) for t, e in labels.items()}
+    vals = {t: (layers.add(3, e) if not e.startswith("'") and e != "NULL" else e) for t, e in vals.items()}
+    labels = {t: layers.add(3, e) for t, e in labels.items()}
 
     col: dict[str, str] = {}
     for spec in FIELDS:
@@ -334,29 +336,29 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         dialect_source = str(key)
     tp_ok = "false"
     if tp:
-        tpt = layers.add(1, f"trim({tp})")
-        tp_ok = layers.add(2, f"coalesce(regexp_full_match({tpt}, '00-[0-9a-f]{{32}}-[0-9a-f]{{16}}-[0-9a-f]{{2}}') "
+        tpt = layers.add(4, f"trim({tp})")
+        tp_ok = layers.add(5, f"coalesce(regexp_full_match({tpt}, '00-[0-9a-f]{{32}}-[0-9a-f]{{16}}-[0-9a-f]{{2}}') "
                               f"AND NOT starts_with({tpt}, '00-00000000000000000000000000000000-') "
                               f"AND substr({tpt}, 37, 16) <> '0000000000000000', false)")
         unsure.append(f"({tp} IS NOT NULL AND NOT {tp_ok})")
     tid_ok = "false"
     if tid:
-        tidt = layers.add(1, f"trim({tid})")
-        tid_ph = layers.add(2, _placeholder(tid))
-        tid_ok = layers.add(3, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
+        tidt = layers.add(4, f"trim({tid})")
+        tid_ph = layers.add(4, _placeholder(tid))
+        tid_ok = layers.add(5, f"coalesce(regexp_full_match({tidt}, '[0-9a-fA-F]{{32}}|[0-9a-fA-F]{{16}}') "
                                f"AND NOT {tid_ph}, false)")
         unsure.append(f"(NOT {tid_ph} AND NOT {tid_ok})")
     # X-Ray: the bare root (API Gateway's $context.xrayTraceId) or "Root=<root>" alone; Parent/Sampled to Python
     xr = vals.get("in.x-amzn-trace-id")
     xray_ok, xray_val = "false", "NULL"
     if xr:
-        xrt = layers.add(1, f"CASE WHEN starts_with(trim({xr}), 'Root=') THEN substr(trim({xr}), 6) ELSE trim({xr}) END")
-        xray_val = layers.add(2, f"lower(substr({xrt}, 3, 8) || substr({xrt}, 12, 24))")
-        xray_ok = layers.add(3, f"coalesce(regexp_full_match({xrt}, '1-[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{24}}') "
+        xrt = layers.add(4, f"CASE WHEN starts_with(trim({xr}), 'Root=') THEN substr(trim({xr}), 6) ELSE trim({xr}) END")
+        xray_val = layers.add(5, f"lower(substr({xrt}, 3, 8) || substr({xrt}, 12, 24))")
+        xray_ok = layers.add(6, f"coalesce(regexp_full_match({xrt}, '1-[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{24}}') "
                                 f"AND {xray_val} <> '00000000000000000000000000000000', false)")
         unsure.append(f"(NOT {_placeholder(xr)} AND NOT {xray_ok})")
     tid_val = f"lpad(lower(trim({tid})), 32, '0')" if tid else "NULL"
-    tpv = layers.add(1, f"trim({tp})") if tp else "NULL"
+    tpv = layers.add(4, f"trim({tp})") if tp else "NULL"
     col["trace.id"] = (f"CASE WHEN {tp_ok} THEN substr({tpv}, 4, 32) WHEN {xray_ok} THEN {xray_val} "
                        f"WHEN {tid_ok} THEN {tid_val} END")
     src_sql = lit(dialect_source)
@@ -378,7 +380,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
     if "in.request_id" in labels:
         isrc_sql = f"coalesce({labels['in.request_id']}, {isrc_sql})"
     if irid:
-        iph = layers.add(2, _placeholder(irid))
+        iph = layers.add(4, _placeholder(irid))
         col["http.request.id"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rid or 'NULL'} "
                                   f"WHEN NOT {iph} THEN trim({irid}) END")
         col["http.request.id_source"] = (f"CASE WHEN {rid or 'NULL'} IS NOT NULL THEN {rsrc or 'NULL'} "
@@ -406,13 +408,13 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
                                        f"CASE WHEN {_present(us)} THEN trim({us}) END)"
     if (rcd := vals.get("in.envoy_rcd")) is not None:
         unsure.append(f"({rcd} IS NOT NULL AND NOT regexp_full_match({rcd}, '[\\x20-\\x7e]*'))")
-        norm = layers.add(2, f"regexp_replace(trim({rcd}), ' +', '_', 'g')")
+        norm = layers.add(4, f"regexp_replace(trim({rcd}), ' +', '_', 'g')")
         col["failure.reason"] = (f"coalesce({vals.get('failure.reason', 'NULL')}, CASE WHEN {_present(rcd)} "
                                  f"AND {norm} <> 'via_upstream' THEN {norm} END)")
         col["failure.origin"] = (f"coalesce({vals.get('failure.origin', 'NULL')}, CASE WHEN {_present(rcd)} THEN "
                                  f"CASE WHEN {norm} = 'via_upstream' THEN 'upstream' ELSE 'self' END END)")
     if (cv := vals.get("in.cert_verify")) is not None:
-        up = layers.add(2, f"upper(trim({cv}))")
+        up = layers.add(4, f"upper(trim({cv}))")
         known_results = ('SUCCESS', 'OK', '0', 'NONE', 'ABSENT', 'UNTRUSTED', 'EXPIRED', 'NOTYETVALID', 'UNKNOWN')
         unsure.append(f"({_present(cv)} AND NOT {_one_of(up, known_results)})")
         col["tls.client.verify_result"] = (
@@ -425,7 +427,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         col["schema.source_fingerprint"] = "_fp" if fingerprint_sql else "NULL"
     else:
         # raw as Python writes it: every group as logged, minus the optional ones that did not take part
-        took_part = {g: layers.add(0, f"r.{q(marker)} <> ''") for g, marker in vector.optional_groups}
+        took_part = {g: layers.add(2, f"r.{q(marker)} <> ''") for g, marker in vector.optional_groups}
         pieces = []
         for i, g in enumerate(vector.raw_groups):
             piece = lit(("," if i else "") + json.dumps(g, ensure_ascii=False) + ":") + f" || to_json(r.{q(g)})"
