@@ -571,10 +571,16 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
                               slow_if=tuple(s for s in vector.slow_if if keep(s)),
                               json_objects=tuple(o for o in vector.json_objects if o[0] in present))
         hashes = [h for h, g in gid.items() if g == min(i, _MAX_GROUPS)]
-        fp = "CASE _ksh " + " ".join(f"WHEN {h} THEN {lit(source_fingerprint(keysets[h]))}" for h in hashes) + " END"
-        # the key-set hash again, on the parallel Arrow scan (cheaper than joining a one-row-group temp table)
-        base = (f"(SELECT n, l, secretish, _ksh FROM (SELECT n, l, secretish, CASE WHEN {_JSON_OBJECT} THEN "
-                f"hash(json_keys(l)) END AS _ksh FROM {_LINES}) WHERE _ksh IN ({', '.join(str(h) for h in hashes)}))")
+        if len(keysets) == 1 and not lacking:  # one key set in the whole file: every object is in this group
+            fp = lit(source_fingerprint(keysets[hashes[0]]))
+            base = f"(SELECT n, l, secretish FROM {_LINES} WHERE {_JSON_OBJECT})"
+        else:
+            fp = ("CASE _ksh " + " ".join(f"WHEN {h} THEN {lit(source_fingerprint(keysets[h]))}" for h in hashes)
+                  + " END")
+            # the key-set hash again, on the parallel Arrow scan (cheaper than joining a one-row-group temp table)
+            base = (f"(SELECT n, l, secretish, _ksh FROM (SELECT n, l, secretish, CASE WHEN {_JSON_OBJECT} THEN "
+                    f"hash(json_keys(l)) END AS _ksh FROM {_LINES}) "
+                    f"WHERE _ksh IN ({', '.join(str(h) for h in hashes)}))")
         selects.append(_group_select(reduced, ctx, base, fp))
     return selects
 
