@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
-import functools
-import gc
 from pathlib import Path
 
 from apitrail.config import ApitrailConfig
 from apitrail.output.scan_writers import ScanResult
-from apitrail.scan.engine import ScanOptions, discover, load_result, scan, store_result, tree_key
+from apitrail.scan.engine import (
+    ScanOptions,
+    cyclic_gc_paused,
+    discover,
+    load_result,
+    scan,
+    store_result,
+    tree_key,
+)
 from apitrail.scan.rules import run_rules
 from apitrail.scan.walk import WalkResult
 
 
-@functools.cache
-def _unfreeze_at_exit() -> None:
-    atexit.register(gc.unfreeze)
-
-
 def run_scan(root: Path, options: ScanOptions, config: ApitrailConfig, baseline: Path | None = None) -> ScanResult:
-    # NOTE: the facts are a large acyclic heap; a cyclic GC pass over it after every allocation burst costs seconds
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cyclic_gc_paused(freeze_after=True):
         return _run_scan(root, options, config, baseline)
-    finally:
-        if gc_was_enabled:
-            # NOTE: the result keeps the facts heap alive; without freeze the first full collection after the scan
-            # (while rendering) walks millions of objects, about 1 s on polar. Frozen objects are still freed by
-            # reference counting, only the cyclic GC skips them.
-            # Unfrozen again at exit so that interpreter shutdown still collects cycles (extension modules such as
-            # duckdb report leaks otherwise).
-            gc.freeze()
-            _unfreeze_at_exit()
-            gc.enable()
 
 
 def _run_scan(root: Path, options: ScanOptions, config: ApitrailConfig, baseline: Path | None) -> ScanResult:
