@@ -71,8 +71,13 @@ def _one_of(e: str, values: tuple[str, ...]) -> str:
 
 def _placeholder(e: str) -> str:
     t = f"trim({e})"
-    return f"({e} IS NULL OR {_one_of(f'lower({t})', ('', '-', '0', 'null', 'none', 'undefined'))} " \
-           f"OR ((ord({t}) = 45 OR ord({t}) = 48) AND regexp_full_match({t}, '[0-]*')))"
+    full = (f"({_one_of(f'lower({t})', ('', '-', '0', 'null', 'none', 'undefined'))} "
+            f"OR ((ord({t}) = 45 OR ord({t}) = 48) AND regexp_full_match({t}, '[0-]*')))")
+    # gated on the first character: a printable ASCII one that no placeholder starts with settles it (CASE, not
+    # OR/AND: DuckDB evaluates every operand of those in a projection)
+    first = f"ord({e})"
+    return (f"CASE WHEN {e} IS NULL THEN true WHEN {first} > 32 AND {first} < 127 AND NOT "
+            "(" + " OR ".join(f"{first} = {c}" for c in b"-0NUnu") + f") THEN false ELSE {full} END")
 
 
 def _present(e: str) -> str:

@@ -112,11 +112,14 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = (),
     came from: a number-shaped value found there in quotes is a string, printed the same by both sides."""
     present = f"({expr} IS NOT NULL AND {expr} NOT IN ('', '-', '^'))"
     # a JSON double printed by DuckDB and by Python's repr differ for large/small magnitudes: let Python decide
-    # gated on the first character ('-', '.', a digit), then (JSON) on the value not being quoted in the line:
-    # the regex runs only on values that may really be JSON numbers
-    quoted = f" AND NOT contains({line}, '\"' || {expr} || '\"')" if line else ""
-    floaty = (f"(ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47{quoted} AND regexp_full_match({expr}, "
-              f"'-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)'))")
+    # gated on the first character ('-', '.', a digit) and the number shape, then (JSON) on the value not being
+    # quoted in the line: the search of the whole line runs only on the rare values shaped like such numbers
+    # (CASE, not AND: DuckDB evaluates every operand of an AND in a projection; CASE evaluates a branch only
+    # for the rows that reach it)
+    shaped = (f"regexp_full_match({expr}, '-?([0-9]{{16,}}(\\.[0-9]*)?|0\\.0000[0-9]*|[0-9.]+[eE][-+]?[0-9]+)')")
+    if line:
+        shaped = f"CASE WHEN {shaped} THEN NOT contains({line}, '\"' || {expr} || '\"') ELSE false END"
+    floaty = f"CASE WHEN ord({expr}) BETWEEN 45 AND 57 AND ord({expr}) <> 47 THEN {shaped} END"
     if cast == "json":
         return expr, "false"
     if cast == "map":
