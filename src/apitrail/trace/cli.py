@@ -22,6 +22,7 @@ from apitrail.output.guard import guard
 from apitrail.trace.ingest import (
     IngestOptions,
     IngestResult,
+    check_strict,
     ingest_paths,
     parse_format_name_option,
     parse_layer_option,
@@ -73,6 +74,8 @@ def render_result(result: IngestResult) -> str:
     for f in result.files:
         if f.fast_path_error:
             buf.write(f"{f.file}: parsed in Python (the SQL fast path failed: {f.fast_path_error})\n")
+        if f.read_error:
+            buf.write(f"{f.file}: read stopped after line {f.lines:,} ({f.read_error})\n")
     return buf.getvalue()
 
 
@@ -97,7 +100,7 @@ def ingest_cmd(
     log_format: list[str] = typer.Option([], "--log-format", help="GLOB=KIND:@CONFIGFILE or KIND:INLINE."),
     layer: list[str] = typer.Option([], "--layer", help="GLOB=LAYER override."),
     format_name: list[str] = typer.Option([], "--format-name", help="GLOB=NAME: force a registered format."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 3 when the reject rate is over the limit."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 3 when the reject rate is over the limit or a file cannot be read to its end."),
     max_reject_rate: float = typer.Option(0.05, "--max-reject-rate", help="Limit for --strict (0..1)."),
     engine: str = typer.Option("auto", "--engine", help="auto (SQL fast path where declared) or python."),
 ) -> None:
@@ -109,9 +112,9 @@ def ingest_cmd(
     finally:
         st.close()
     _emit(render_result(result))
-    if options.strict and result.reject_rate > options.max_reject_rate:
-        typer.echo(f"apitrail: reject rate {result.reject_rate:.2%} is over --max-reject-rate "
-                   f"{options.max_reject_rate:.2%}", err=True)
+    failed = check_strict(result, options)
+    if failed:
+        typer.echo(f"apitrail: {failed}", err=True)
         raise typer.Exit(3)
 
 

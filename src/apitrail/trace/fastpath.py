@@ -131,8 +131,9 @@ class FastResult:
     rejected_lines: list[tuple[int, str]] = field(default_factory=list)  # for the leak scan
 
 
-def lines_table(data: bytes) -> pa.Table:
-    """Zero-copy split of a file's bytes into (n, line) with numpy; the last empty line after a final EOL dropped."""
+def lines_table(data: bytes, first: int = 1) -> pa.Table:
+    """Zero-copy split of a file's bytes (or of a block of whole lines, numbered from ``first``) into (n, line)
+    with numpy; the last empty line after a final EOL dropped."""
     if not data:
         return pa.table({"n": pa.array([], pa.int64()), "line": pa.array([], pa.string())})
     if not data.endswith(b"\n"):
@@ -144,7 +145,7 @@ def lines_table(data: bytes) -> pa.Table:
     offsets[1:] = nl + 1
     # offsets include the '\n'; strip it (and a '\r') in SQL
     arr = pa.LargeStringArray.from_buffers(len(nl), pa.py_buffer(offsets), pa.py_buffer(data))
-    return pa.table({"n": pa.array(np.arange(1, len(nl) + 1, dtype=np.int64)), "line": arr})
+    return pa.table({"n": pa.array(np.arange(first, first + len(nl), dtype=np.int64)), "line": arr})
 
 
 # rows per pyarrow task of the row-flag scan (RE2 in pyarrow releases the GIL: one task per core)

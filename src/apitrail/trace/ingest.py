@@ -9,11 +9,16 @@ Counts reconcile per file: ``lines == hops + rejects`` (rejects include ``header
 from __future__ import annotations
 
 import fnmatch
+import gzip
+import io
+import itertools
+import multiprocessing
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -25,7 +30,7 @@ import pyarrow as pa
 from apitrail.errors import LogFormatError, UsageError
 from apitrail.trace import fastpath
 from apitrail.trace.formats import detect_format, get_format, get_template_format
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector
 from apitrail.trace.normalize.record import HopContext, to_hop
 from apitrail.trace.schema import HOP_SCHEMA, LAYERS, REJECT_SCHEMA
 from apitrail.trace.secrets import find_leaks, fingerprint
@@ -37,6 +42,10 @@ CHUNK_LINES = 20_000
 # thousand already pay for the pool
 POOL_MIN_LINES = 2_000
 DETECT_LINES = 20
+DETECT_BYTES = 256 * 1024
+# a file is read and parsed in blocks of whole lines of about this size: memory stays bounded whatever its size
+BLOCK_BYTES = 64 << 20
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class IngestOptions:
     workers: int | None = None
     progress: bool = False
     collect_leaks: bool = True
+    block_bytes: int = BLOCK_BYTES
 
 
 @dataclass
@@ -76,6 +86,8 @@ class FileResult:
     seconds: float = 0.0
     # why the SQL fast path gave the file back to Python (every line then parsed by the reference parser)
     fast_path_error: str | None = None
+    # why reading stopped before the end of the file (a truncated gzip): the lines before it were ingested
+    read_error: str | None = None
 
     @property
     def data_lines(self) -> int:
@@ -179,7 +191,7 @@ def iter_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def first_lines(data: bytes, n: int = DETECT_LINES) -> list[str]:
     out: list[str] = []
-    for raw in data[: 256 * 1024].split(b"\n"):
+    for raw in data[:DETECT_BYTES].split(b"\n"):
         line = raw.decode("utf-8", "replace").rstrip("\r")
         if line.strip():
             out.append(line)
@@ -348,29 +360,66 @@ def _store_leaks(store: Store, file: str, leaks: list[tuple[int, str, str, str]]
             "kind": [k for *_, k, _ in leaks], "fingerprint": [fp for *_, fp in leaks]}, schema=LEAK_SCHEMA))
 
 
+class _Blocks:
+    """A file's bytes as blocks of whole lines (at most about ``block_bytes`` each), gunzipped when the file is
+    gzip (CDN and load-balancer logs are delivered so). A stream that ends early (a truncated or corrupt gzip)
+    stops the blocks after the lines read so far and leaves its reason in ``error``."""
+
+    def __init__(self, path: Path, block_bytes: int) -> None:
+        self.path = path
+        self.block_bytes = block_bytes
+        self.error: str | None = None
+        self.compressed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            raw = self.path.open("rb")
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path}: {exc.strerror}") from exc
+        with raw:
+            self.compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw
+            carry = b""
+            while True:
+                try:
+                    chunk = stream.read(self.block_bytes)
+                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                    self.error = f"gzip stream unreadable after {raw.tell():,} compressed bytes: " \
+                                 f"{_safe_reason(str(exc) or type(exc).__name__)}"
+                    break
+                except OSError as exc:
+                    raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+                if not chunk:
+                    break
+                data = carry + chunk if carry else chunk
+                cut = data.rfind(b"\n") + 1
+                carry = data[cut:]
+                if cut:
+                    yield data[:cut]
+            if carry:
+                yield carry
+
+
 def _ingest_file(path: Path, options: IngestOptions, store: Store,
                  pool: ProcessPoolExecutor | None) -> tuple[FileResult, ProcessPoolExecutor | None]:
     file = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    blocks = _Blocks(path, options.block_bytes)
+    stream = iter(blocks)
+    head: list[bytes] = []  # the blocks that hold the lines detection reads
+    for block in stream:
+        head.append(block)
+        if sum(map(len, head)) >= DETECT_BYTES or len(first_lines(b"".join(head))) >= DETECT_LINES:
+            break
+    first = b"".join(head)
     store.forget_file(file)
-    fmt, fopts, conf = resolve_format(path, data, options)
-    lines_tbl = fastpath.lines_table(data)
-    total = lines_tbl.num_rows
+    fmt, fopts, conf = resolve_format(path, first, options)
     if fmt is None:
-        fr = FileResult(file, None, conf, fopts.layer, lines=total)
-        text = [ln.rstrip("\r\n") for ln in lines_tbl.column("line").to_pylist()]
-        unknown = [(i + 1, "blank" if not ln.strip() else "unknown format") for i, ln in enumerate(text)]
-        found: list[tuple[int, str, str, str]] = []
-        for i, ln in enumerate(text):
-            _line_leaks(i + 1, ln, found, options.collect_leaks)
+        fr = FileResult(file, None, conf, fopts.layer)
         ctx = HopContext(file, "unknown", fopts.layer or "", "")
-        _store_rejects(store, ctx, unknown)
-        _store_leaks(store, file, found)
-        fr.blank = sum(1 for _, r in unknown if r == "blank")
-        fr.rejects, fr.leaks = len(unknown), len(found)
+        for block in itertools.chain(head, stream):
+            _unknown_block(block, fr, ctx, store, options)
+        fr.read_error = blocks.error
         return fr, pool
 
     try:
@@ -382,32 +431,77 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     layer = fopts.layer or fmt.layer
     ctx = HopContext(file, fmt.name, fmt.layer, fmt.product, layer_override=fopts.layer,
                      product_override=fopts.product)
-    fr = FileResult(file, fmt.name, conf, layer, lines=total)
+    fr = FileResult(file, fmt.name, conf, layer)
+    whole_file = fmt.stateful or fmt.make_file_vector is not None  # state (a #Fields header) spans the blocks
+    source: Iterable[bytes] = [first + b"".join(stream)] if whole_file else itertools.chain(head, stream)
+    vector = None
+    if options.engine == "auto" and not fmt.make_file_vector:
+        vector = fmt.vector_for(fopts)
+    for block in source:
+        if options.engine == "auto" and fmt.make_file_vector:
+            vector = fmt.make_file_vector(fopts, block)
+        pool = _ingest_block(block, fr, fmt, fopts, ctx, parser, vector, store, options, pool)
+    fr.read_error = blocks.error
+    fr.hops = fr.fast_rows + fr.python_rows
+    return fr, pool
+
+
+def _unknown_block(block: bytes, fr: FileResult, ctx: HopContext, store: Store, options: IngestOptions) -> None:
+    """Lines of a file whose format is unknown: each rejected (and still scanned for secrets)."""
+    tbl = fastpath.lines_table(block, fr.lines + 1)
+    text = [ln.rstrip("\r\n") for ln in tbl.column("line").to_pylist()]
+    unknown = [(fr.lines + i + 1, "blank" if not ln.strip() else "unknown format") for i, ln in enumerate(text)]
+    found: list[tuple[int, str, str, str]] = []
+    for (n, _), ln in zip(unknown, text, strict=True):
+        _line_leaks(n, ln, found, options.collect_leaks)
+    _store_rejects(store, ctx, unknown)
+    _store_leaks(store, ctx.file, found)
+    fr.lines += len(unknown)
+    fr.blank += sum(1 for _, r in unknown if r == "blank")
+    fr.rejects += len(unknown)
+    fr.leaks += len(found)
+
+
+def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
+    """Workers forked from a small, thread-free server process (not from this one, which holds DuckDB's threads
+    and buffers: a fork would inherit both)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:
+        return ProcessPoolExecutor(max_workers=options.workers or os.cpu_count())
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["apitrail.trace.ingest"])
+    return ProcessPoolExecutor(max_workers=options.workers or os.cpu_count(), mp_context=mp)
+
+
+def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
+                  parser: Callable[[str], dict[str, Any] | None], vector: Vector | None, store: Store,
+                  options: IngestOptions, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
+    """Parse one block of whole lines (numbered on from the lines already counted) into ``store``."""
+    lines_tbl = fastpath.lines_table(block, fr.lines + 1)
+    fr.lines += lines_tbl.num_rows
     rejects: list[tuple[int, str]] = []
     leaks: list[tuple[int, str, str, str]] = []
-    vector = None
-    if options.engine == "auto":
-        vector = fmt.make_file_vector(fopts, data) if fmt.make_file_vector else fmt.vector_for(fopts)
     fres = None
-    if vector is not None:
+    if vector is not None and fr.fast_path_error is None:
         try:
             fres = fastpath.run(store.con, lines_tbl, vector, ctx)
         except fastpath.FastPathError as exc:
             fr.fast_path_error = _safe_reason(str(exc))
     if fres is not None:
-        fr.fast_rows = fres.fast_rows
+        fr.fast_rows += fres.fast_rows
         rejects.extend(fres.rejects)
         for n, line in fres.rejected_lines:  # rejected lines are still scanned for raw secrets
             _line_leaks(n, line, leaks, options.collect_leaks)
         numbered = fres.slow
     else:
-        numbered = list(enumerate((ln for ln in lines_tbl.column("line").to_pylist()), start=1))
+        numbered = list(zip(lines_tbl.column("n").to_pylist(), lines_tbl.column("line").to_pylist(), strict=True))
+    del lines_tbl
     chunks: list[ChunkResult] = []
     kind = fmt.template_kind or (fmt.name if fopts.template else None)
-    if len(numbered) >= POOL_MIN_LINES and not fmt.stateful and (options.workers or os.cpu_count() or 1) > 1:
+    workers = options.workers or os.cpu_count() or 1
+    if len(numbered) >= POOL_MIN_LINES and not fmt.stateful and workers > 1:
         if pool is None:
-            pool = ProcessPoolExecutor(max_workers=options.workers or os.cpu_count())
-        workers = options.workers or os.cpu_count() or 1
+            pool = _worker_pool(options)
         size = max(500, min(CHUNK_LINES, -(-len(numbered) // (2 * workers))))
         jobs = [(fmt.name, fopts, ctx, numbered[i:i + size], options.collect_leaks, kind)
                 for i in range(0, len(numbered), size)]
@@ -420,18 +514,20 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
         rejects.extend(ch.rejects)
         leaks.extend(ch.leaks)
         fr.headers += ch.headers
-        fr.blank += ch.blank
-    fr.blank += sum(1 for _, r in rejects if r == "blank") - sum(ch.blank for ch in chunks)
+    fr.blank += sum(1 for _, r in rejects if r == "blank")
     _store_rejects(store, ctx, sorted(rejects))
-    _store_leaks(store, file, leaks)
-    fr.hops = fr.fast_rows + fr.python_rows
-    fr.rejects = len(rejects)
-    fr.leaks = len(leaks)
-    return fr, pool
+    _store_leaks(store, ctx.file, leaks)
+    fr.rejects += len(rejects)
+    fr.leaks += len(leaks)
+    return pool
 
 
 def check_strict(result: IngestResult, options: IngestOptions) -> str | None:
-    """The message for ``--strict`` when the reject rate (header and blank lines excluded) is over the limit."""
+    """The message for ``--strict`` when a file could not be read to its end, or when the reject rate (header and
+    blank lines excluded) is over the limit."""
+    unread = [f.file for f in result.files if f.read_error]
+    if options.strict and unread:
+        return f"{len(unread)} file(s) could not be read to the end: {', '.join(unread[:3])}"
     if options.strict and result.reject_rate > options.max_reject_rate:
         return (f"reject rate {result.reject_rate:.2%} is over --max-reject-rate {options.max_reject_rate:.2%}")
     return None
