@@ -6,6 +6,7 @@ negative durations, optional parts that are absent or empty)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -210,16 +211,36 @@ def test_a_fast_path_failure_falls_back_to_python(tmp_path: Path, monkeypatch: p
     assert hop_rows(store) == expected["hops"]
 
 
-def test_a_duckdb_error_leaves_the_callers_transaction_usable() -> None:
-    from apitrail.trace import fastpath
-    from apitrail.trace.formats._base import Vector, VField
-    from apitrail.trace.normalize.record import HopContext
+def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real DuckDB error aborts the run's transaction: the run starts over, the failing file parsed in Python,
+    the other files still on the fast path, and nothing is lost or doubled."""
+    import duckdb
 
+    from apitrail.trace import fastpath
+
+    real_run = fastpath.run
+    good, bad = tmp_path / "a.log", tmp_path / "b.log"
+    good.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
+    bad.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
+
+    def failing(con: Any, lines: Any, vector: Any, ctx: Any) -> Any:
+        if ctx.file == str(bad):
+            try:
+                con.execute("SELECT CAST('not a number' AS INTEGER)")
+            except duckdb.Error as exc:
+                raise fastpath.FastPathError(str(exc).splitlines()[0]) from exc
+        return real_run(con, lines, vector, ctx)
+
+    options = IngestOptions(format_names=(("*.log", "nginx"),), workers=1)
+    expected = Store()
+    ingest_paths([good, bad], replace(options, engine="python"), expected)
+    monkeypatch.setattr(fastpath, "run", failing)
     store = Store()
-    store.execute("BEGIN TRANSACTION")
-    broken = Vector(kind="regex", fields=(VField("url.path", "p", "text"),), pattern="(unbalanced", groups=("p",),
-                    raw_groups=("p",))
-    with pytest.raises(fastpath.FastPathError):
-        fastpath.run(store.con, fastpath.lines_table(b"GET /a\n"), broken, HopContext("f", "x", "proxy", "x"))
-    assert store.execute("SELECT count(*) FROM hops").fetchone() == (0,)
-    store.execute("COMMIT")
+    result = ingest_paths([good, bad], options, store)
+    by_file = {f.file: f for f in result.files}
+    assert by_file[str(bad)].fast_path_error is not None and "Conversion Error" in by_file[str(bad)].fast_path_error
+    assert by_file[str(bad)].fast_rows == 0 and by_file[str(good)].fast_rows > 0
+    assert result.reconciled and len(result.files) == 2
+    assert hop_rows(store) == hop_rows(expected)
+    assert store.execute("SELECT count(*) FROM ingest_runs").fetchone() == (2,)

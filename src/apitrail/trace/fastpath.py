@@ -454,7 +454,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
     body = layers.sql(f"SELECT n, l, secretish, {extract}{fp_col} FROM {base}")
     lacking = " AND ".join(f"{src(k)} IS NULL" for k in required)
     reject = f"WHEN {lacking} THEN 'reject' " if lacking else ""
-    return (f"SELECT n, l, CASE {reject}WHEN secretish OR {slow_cond} THEN 'slow' ELSE 'fast' END AS route, "
+    return (f"SELECT n, CASE {reject}WHEN secretish OR {slow_cond} THEN 'slow' ELSE 'fast' END AS route, "
             f"{finals} FROM ({body})", list(col))
 
 
@@ -469,73 +469,88 @@ _LACKS_KEYS = "json object lacks the format's keys"
 _MAX_GROUPS = 16  # distinct relevant key sets compiled separately; the rest share the full vector
 
 
+class _LineText:
+    """The text of a line by number, as the SQL's ``l`` (one trailing EOL removed): the few rows SQL does not
+    settle are read back from the Arrow table rather than carried through the query."""
+
+    def __init__(self, lines: pa.Table) -> None:
+        self.first = int(lines.column("n")[0].as_py()) if lines.num_rows else 1
+        self.column = lines.column("line")
+        self.values: list[str] | None = None
+
+    def __call__(self, n: int) -> str:
+        if self.values is None:
+            self.values = self.column.to_pylist()
+        text = self.values[n - self.first]
+        return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
 def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: HopContext) -> FastResult:
-    """Insert the settled rows into ``hops``; return rejects and the rows Python must parse."""
+    """Insert the settled rows into ``hops``; return rejects and the rows Python must parse.
+
+    The SQL runs on ``con`` itself, inside the caller's transaction. A DuckDB error raises :class:`FastPathError`
+    and leaves that transaction aborted: the caller rolls back and parses the file in Python (``ingest`` does)."""
     if any(k.startswith("in.") and k not in _SQL_HINTS for k in vector.constants):
         return FastResult(0, [], [(int(n), str(ln)) for n, ln in zip(lines.column("n").to_pylist(),
                                                                       lines.column("line").to_pylist(), strict=True)])
+    text = _LineText(lines)
     flagged = lines.append_column("secretish", _row_flags(lines, vector))
-    # The SQL runs on a cursor of its own: a failure there (a DuckDB error on some value) leaves the caller's
-    # transaction intact, and the caller parses the file in Python instead (FastPathError).
-    work = con.cursor()
     tables: list[str] = []
+    registered = False
     try:
+        con.execute("SET TimeZone='UTC'")
         # several record batches: DuckDB scans an Arrow table in parallel by batch (a temp table of fewer than
         # 122,880 rows is one row group, scanned by one thread)
-        work.execute("SET TimeZone='UTC'")
-        work.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
-        rejects: list[tuple[int, str, str]] = []
-        unsettled: list[tuple[int, str]] = []
+        con.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
+        registered = True
+        rejects: list[tuple[int, str]] = []
+        unsettled: list[int] = []
         if vector.kind == "json":
-            work.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-                SELECT n, bad, CASE WHEN bad IS NOT NULL THEN l END AS l,
-                CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
+                SELECT n, bad, CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
                 SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank' ELSE 'python' END AS bad
                 FROM {_LINES})""")
             tables.append("_ft_x")
-            selects = _json_group_selects(work, vector, ctx, rejects)
+            selects = _json_group_selects(con, vector, ctx, rejects)
             # anything but a plain object goes to Python, whose reason is the reference (DuckDB accepts 'INF' as
             # JSON, Python accepts NaN inside objects)
-            for n, b, ln in work.execute("SELECT n, bad, l FROM _ft_x WHERE bad IS NOT NULL").fetchall():
+            for n, b in con.execute("SELECT n, bad FROM _ft_x WHERE bad IS NOT NULL").fetchall():
                 if b == "blank":
-                    rejects.append((int(n), "blank", str(ln)))
+                    rejects.append((int(n), "blank"))
                 else:
-                    unsettled.append((int(n), str(ln)))
+                    unsettled.append(int(n))
         else:
             selects = [_group_select(vector, ctx, f"{_LINES} WHERE NOT {_BLANK}", None)]
-            rejects.extend((int(n), "blank", str(ln)) for n, ln in
-                           work.execute(f"SELECT n, l FROM {_LINES} WHERE {_BLANK}").fetchall())
+            rejects.extend((int(n), "blank") for (n,) in
+                           con.execute(f"SELECT n FROM {_LINES} WHERE {_BLANK}").fetchall())
         fast = 0
-        slow: list[tuple[int, str]] = unsettled
         for i, (select, cols) in enumerate(selects):
             name = f"_ft_c{i}"
-            work.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
             tables.append(name)
-            settled = work.sql(f"SELECT {', '.join(q(c) for c in cols)} FROM {name} WHERE route = 'fast'")
-            batch = settled.to_arrow_table()
-            fast += batch.num_rows
-            for n, route, ln in work.execute(f"SELECT n, route, l FROM {name} WHERE route <> 'fast'").fetchall():
+            names = ", ".join(q(c) for c in cols)
+            inserted = con.execute(f"INSERT INTO hops ({names}) SELECT {names} FROM {name} WHERE route = 'fast'")
+            fast += int((inserted.fetchone() or (0,))[0])
+            for n, route in con.execute(f"SELECT n, route FROM {name} WHERE route <> 'fast'").fetchall():
                 if route == "slow":
-                    slow.append((int(n), str(ln)))
+                    unsettled.append(int(n))
                 else:
-                    rejects.append((int(n), _LACKS_KEYS, str(ln)))
-            if batch.num_rows:
-                con.register("_ft_settled", batch)
-                con.execute(f"INSERT INTO hops ({', '.join(q(c) for c in cols)}) "
-                            f"SELECT {', '.join(q(c) for c in cols)} FROM _ft_settled")
-                con.unregister("_ft_settled")
+                    rejects.append((int(n), _LACKS_KEYS))
+        for table in tables:
+            con.execute(f"DROP TABLE {table}")
     except duckdb.Error as exc:
         raise FastPathError(str(exc).splitlines()[0]) from exc
     finally:
-        work.close()
+        if registered:
+            con.unregister("_ft_lines")
     rejects.sort()
-    slow.sort()
-    return FastResult(fast, [(n, r) for n, r, _ in rejects], slow,
-                      [(n, ln) for n, r, ln in rejects if r != "blank"])
+    unsettled.sort()
+    return FastResult(fast, rejects, [(n, text(n)) for n in unsettled],
+                      [(n, text(n)) for n, r in rejects if r != "blank"])
 
 
 def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: HopContext,
-                        rejects: list[tuple[int, str, str]]) -> list[tuple[str, list[str]]]:
+                        rejects: list[tuple[int, str]]) -> list[tuple[str, list[str]]]:
     """One SELECT per distinct set of the vector's top-level keys present (most files have one or two): each
     extracts only the paths its rows can have. Key sets without a required key are rejected here."""
     heads = {(f.source if isinstance(f.source, str) else f.source[0]) for f in vector.fields}
@@ -562,9 +577,8 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     for h in lacking:
         gid[h] = -1
     if lacking:
-        rows = con.execute(f"SELECT n, l FROM {_LINES} WHERE n IN (SELECT n FROM _ft_x WHERE _ksh IN "
-                           f"({', '.join(str(h) for h in lacking)}))").fetchall()
-        rejects.extend((int(n), _LACKS_KEYS, str(ln)) for n, ln in rows)
+        rows = con.execute(f"SELECT n FROM _ft_x WHERE _ksh IN ({', '.join(str(h) for h in lacking)})").fetchall()
+        rejects.extend((int(n), _LACKS_KEYS) for (n,) in rows)
     selects = []
     for i, (present, _) in enumerate(ordered[:_MAX_GROUPS + 1]):
         if i == _MAX_GROUPS:

@@ -310,18 +310,54 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
     options = options or IngestOptions()
     store = store or Store()
     files = iter_files(paths)
-    result = IngestResult(run_id=uuid.uuid4().hex[:12])
+    run_id = uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
     sizes = {f: f.stat().st_size for f in files}
     prog = _progress(options.progress and sum(sizes.values()) > 20_000_000, len(files))
-    pool: ProcessPoolExecutor | None = None
-    # one transaction for the run: it lands whole or not at all, and a file store writes full row groups once
-    # instead of logging every file's rows to the WAL and checkpointing them again
+    pools = _PoolHolder(None)
+    # files whose SQL failed: the run starts over and parses them in Python (the reference)
+    python_only: dict[str, str] = {}
+    try:
+        while True:
+            try:
+                result = _ingest_run(files, options, store, pools, python_only, started, run_id, prog)
+                break
+            except _FastPathFailed as failed:
+                python_only[failed.file] = failed.reason
+    finally:
+        if pools.pool is not None:
+            pools.pool.shutdown()
+        if prog is not None:
+            prog.stop()
+    return result
+
+
+@dataclass
+class _PoolHolder:
+    pool: ProcessPoolExecutor | None
+
+
+class _FastPathFailed(Exception):
+    """The SQL fast path failed on a file: the run's transaction is aborted and starts over without it."""
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(reason)
+        self.file = file
+        self.reason = reason
+
+
+def _ingest_run(files: list[Path], options: IngestOptions, store: Store, pools: _PoolHolder,
+                python_only: dict[str, str], started: datetime, run_id: str, prog: Any) -> IngestResult:
+    """One transaction for the run: it lands whole or not at all, and a file store writes full row groups once
+    instead of logging every file's rows to the WAL and checkpointing them again."""
+    result = IngestResult(run_id=run_id)
+    if prog is not None:
+        prog.reset(prog.task_ids[0])
     store.execute("BEGIN TRANSACTION")
     try:
         for path in files:
             t0 = time.perf_counter()
-            fr, pool = _ingest_file(path, options, store, pool)
+            fr = _ingest_file(path, options, store, pools, python_only)
             fr.seconds = time.perf_counter() - t0
             store.execute(
                 "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -335,11 +371,6 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
     except BaseException:
         store.con.execute("ROLLBACK")
         raise
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        if prog is not None:
-            prog.stop()
     return result
 
 
@@ -401,8 +432,8 @@ class _Blocks:
                 yield carry
 
 
-def _ingest_file(path: Path, options: IngestOptions, store: Store,
-                 pool: ProcessPoolExecutor | None) -> tuple[FileResult, ProcessPoolExecutor | None]:
+def _ingest_file(path: Path, options: IngestOptions, store: Store, pools: _PoolHolder,
+                 python_only: dict[str, str]) -> FileResult:
     file = str(path)
     blocks = _Blocks(path, options.block_bytes)
     stream = iter(blocks)
@@ -420,7 +451,7 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
         for block in itertools.chain(head, stream):
             _unknown_block(block, fr, ctx, store, options)
         fr.read_error = blocks.error
-        return fr, pool
+        return fr
 
     try:
         parser = fmt.make_parser(fopts)
@@ -431,7 +462,7 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     layer = fopts.layer or fmt.layer
     ctx = HopContext(file, fmt.name, fmt.layer, fmt.product, layer_override=fopts.layer,
                      product_override=fopts.product)
-    fr = FileResult(file, fmt.name, conf, layer)
+    fr = FileResult(file, fmt.name, conf, layer, fast_path_error=python_only.get(file))
     whole_file = fmt.stateful or fmt.make_file_vector is not None  # state (a #Fields header) spans the blocks
     source: Iterable[bytes] = [first + b"".join(stream)] if whole_file else itertools.chain(head, stream)
     vector = None
@@ -440,10 +471,10 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store,
     for block in source:
         if options.engine == "auto" and fmt.make_file_vector:
             vector = fmt.make_file_vector(fopts, block)
-        pool = _ingest_block(block, fr, fmt, fopts, ctx, parser, vector, store, options, pool)
+        _ingest_block(block, fr, fmt, fopts, ctx, parser, vector, store, options, pools)
     fr.read_error = blocks.error
     fr.hops = fr.fast_rows + fr.python_rows
-    return fr, pool
+    return fr
 
 
 def _unknown_block(block: bytes, fr: FileResult, ctx: HopContext, store: Store, options: IngestOptions) -> None:
@@ -475,7 +506,7 @@ def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
 
 def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
                   parser: Callable[[str], dict[str, Any] | None], vector: Vector | None, store: Store,
-                  options: IngestOptions, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
+                  options: IngestOptions, pools: _PoolHolder) -> None:
     """Parse one block of whole lines (numbered on from the lines already counted) into ``store``."""
     lines_tbl = fastpath.lines_table(block, fr.lines + 1)
     fr.lines += lines_tbl.num_rows
@@ -485,8 +516,8 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
     if vector is not None and fr.fast_path_error is None:
         try:
             fres = fastpath.run(store.con, lines_tbl, vector, ctx)
-        except fastpath.FastPathError as exc:
-            fr.fast_path_error = _safe_reason(str(exc))
+        except fastpath.FastPathError as exc:  # the transaction is aborted: start over, this file in Python
+            raise _FastPathFailed(fr.file, _safe_reason(str(exc))) from exc
     if fres is not None:
         fr.fast_rows += fres.fast_rows
         rejects.extend(fres.rejects)
@@ -500,12 +531,12 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
     kind = fmt.template_kind or (fmt.name if fopts.template else None)
     workers = options.workers or os.cpu_count() or 1
     if len(numbered) >= POOL_MIN_LINES and not fmt.stateful and workers > 1:
-        if pool is None:
-            pool = _worker_pool(options)
+        if pools.pool is None:
+            pools.pool = _worker_pool(options)
         size = max(500, min(CHUNK_LINES, -(-len(numbered) // (2 * workers))))
         jobs = [(fmt.name, fopts, ctx, numbered[i:i + size], options.collect_leaks, kind)
                 for i in range(0, len(numbered), size)]
-        chunks.extend(pool.map(_chunk_worker, jobs))
+        chunks.extend(pools.pool.map(_chunk_worker, jobs))
     elif numbered:
         chunks.append(_parse_lines(fmt, fopts, ctx, numbered, parser, options.collect_leaks))
     for ch in chunks:
@@ -519,7 +550,6 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
     _store_leaks(store, ctx.file, leaks)
     fr.rejects += len(rejects)
     fr.leaks += len(leaks)
-    return pool
 
 
 def check_strict(result: IngestResult, options: IngestOptions) -> str | None:
