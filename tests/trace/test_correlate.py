@@ -116,3 +116,66 @@ def test_request_key_prefers_the_trace_id() -> None:
     recs = run([hop("proxy", 1, **{"http.request.id": RID, "trace.id": T1}),
                 hop("backend", 1.1, **{"http.request.id": RID})])
     assert [r["request_key"] for r in recs] == [T1]
+
+
+def _union_find_groups(hops: list[dict[str, Any]], fields: tuple[str, ...], max_fanout: int) -> set[frozenset[int]]:
+    """Reference: connected components over the key values (hubs dropped), by union-find in Python."""
+    parent = list(range(len(hops)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_key: dict[str, set[int]] = {}
+    for i, h in enumerate(hops):
+        for f in fields:
+            if h.get(f):
+                by_key.setdefault(h[f], set()).add(i)
+    for members in by_key.values():
+        if 2 <= len(members) <= max_fanout:
+            first, *rest = sorted(members)
+            for m in rest:
+                parent[find(m)] = find(first)
+    comps: dict[int, set[int]] = {}
+    for i in range(len(hops)):
+        comps.setdefault(find(i), set()).add(i)
+    return {frozenset(c) for c in comps.values()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_equal_union_find(seed: int) -> None:
+    """Random key collisions across kinds (bridges, chains, hubs) give exactly the connected components."""
+    import random
+
+    rnd = random.Random(seed)
+    fields = ("trace.id", "http.request.id", "edge.request_id")
+    pool = [f"key-{seed}-{i:04d}" for i in range(rnd.choice((40, 120, 400)))]
+    hops = []
+    for i in range(300):
+        kw = {f: rnd.choice(pool) for f in fields if rnd.random() < 0.5}
+        hops.append(hop(rnd.choice(("proxy", "gateway", "backend")), i / 10, path=f"/p/{i}", **kw))
+    expected = _union_find_groups(hops, fields, max_fanout=8)
+    assert set(groups(run([dict(h) for h in hops], max_fanout=8, heuristic=False))) == expected
+
+
+def test_long_chain_is_one_group() -> None:
+    """A chain of 120 hops, each sharing one key with the next, is one request (more links than iterations)."""
+    hops = [hop("backend", i / 100, **{"http.request.id": f"rid-{i:04d}", "edge.request_id": f"rid-{i + 1:04d}"})
+            for i in range(120)]
+    recs = run(hops, max_iterations=12)
+    assert len(recs) == 1 and len(recs[0]["hops"]) == 120
+
+
+def test_repeated_source_lines_still_give_distinct_hops() -> None:
+    """Hops loaded by hand may repeat (file, line): each stays a hop of its own."""
+    hops = [hop("proxy", 1, **{"trace.id": T1}), hop("backend", 1.1, **{"trace.id": T1}),
+            hop("backend", 2, **{"trace.id": T2})]
+    for h in hops:
+        h["source.file"] = "same.log"
+        h["source.line"] = 7
+    con = duckdb.connect()
+    load_hops(con, hops)
+    recs = analyze_connection(con).requests
+    assert sorted(len(r["hops"]) for r in recs) == [1, 2]

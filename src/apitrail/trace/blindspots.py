@@ -95,7 +95,8 @@ def _present(expr: str, name: str, d: Dialect) -> str:
 
 
 def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> BlindSpotReport:
-    """Create ``t_bs`` (g, spot): one row per blind spot of a request group. Needs ``t_hc`` and ``t_keys``."""
+    """Create ``t_bs`` (g, spot): one row per blind spot of a request group. Needs ``t_hc`` (with ``tk``, the
+    hop's trace-id key) and ``t_h``."""
     opts = opts or BlindSpotOptions()
     d = run.dialect
     q = d.q
@@ -109,36 +110,32 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
             f"""
             SELECT b AS by_id, count(*) AS n FROM (
                 SELECT {explode}(x.{q('tls.forwarded_by')}) AS b FROM t_hc x
-                WHERE x.g IN (SELECT g FROM t_hc WHERE layer = 'gateway')) y
+                WHERE {d.list_len(f"x.{q('tls.forwarded_by')}")} > 0
+                  AND x.g IN (SELECT g FROM t_hc WHERE layer = 'gateway')) y
             GROUP BY b ORDER BY n DESC, b
             """
         )
         gateway_ids = [r["by_id"] for r in rows if r["by_id"]]
     report.gateway_ids = gateway_ids
 
-    run.create("t_tid", "SELECT DISTINCT hop_id, k FROM t_keys WHERE kind = 'trace_id'")
+    # The group's trace id: the one seen first (outermost), then on most hops, then the smallest.
+    main = d.struct_min(("fd", "-n", "tk"), 2)
     run.create(
         "t_gtrace",
-        """
-        SELECT g, k AS main_tid, first_depth FROM (
-            SELECT c.g, t.k, min(c.depth) AS first_depth,
-                   row_number() OVER (PARTITION BY c.g ORDER BY min(c.depth), count(*) DESC, t.k) AS rn
-            FROM t_hc c JOIN t_tid t ON c.hop_id = t.hop_id GROUP BY c.g, t.k) x
-        WHERE rn = 1
+        f"""
+        SELECT g, {main} AS main_tid, min(fd) AS first_depth FROM (
+            SELECT g, tk, min(depth) AS fd, count(*) AS n FROM t_hc WHERE tk IS NOT NULL GROUP BY g, tk) x
+        GROUP BY g
         """,
     )
-    run.create(
-        "t_filetrace",
-        "SELECT c.file, count(t.k) AS n FROM t_hc c LEFT JOIN t_tid t ON c.hop_id = t.hop_id GROUP BY c.file",
-    )
+    run.create("t_filetrace", "SELECT file, count(tk) AS n FROM t_hc GROUP BY file")
     parts: list[str] = [
         """SELECT c.g, 'propagation_break' AS spot FROM t_hc c
             JOIN t_gtrace gt ON c.g = gt.g
-            LEFT JOIN t_tid t ON c.hop_id = t.hop_id
             JOIN t_filetrace ft ON c.file = ft.file
             WHERE c.depth > gt.first_depth
-              AND ((t.k IS NOT NULL AND t.k <> gt.main_tid)
-                   OR (t.k IS NULL AND ft.n > 0))""",
+              AND ((c.tk IS NOT NULL AND c.tk <> gt.main_tid)
+                   OR (c.tk IS NULL AND ft.n > 0))""",
         f"SELECT g, 'invalid_traceparent' AS spot FROM t_hc WHERE {q('trace.invalid_reason')} IS NOT NULL",
     ]
     if has_gateway:
@@ -160,15 +157,26 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
                 WHERE layer = 'backend' AND coalesce({q('network.peer.address')}, client) IS NOT NULL
                   AND coalesce({q('network.peer.address')}, client) NOT IN {src}"""
         )
+    # missing identity: per group, the first depth where each identity field is present; then the deeper hops
+    # of the identity layers that lack it (one pass over the hops for all fields)
     layers = in_list(IDENTITY_LAYERS, d)
-    for name in IDENTITY_FIELDS:
-        pres = _present(q(name), name, d)
-        parts.append(
-            f"""SELECT c.g, concat('missing_identity:', c.layer, ':', {lit(name, d)}) AS spot
-                FROM t_hc c JOIN (SELECT g, min(CASE WHEN {pres} THEN depth END) AS fd FROM t_hc GROUP BY g) f
-                  ON c.g = f.g
-                WHERE c.layer IN {layers} AND c.depth > f.fd AND NOT {pres}"""
-        )
+    pres = {name: _present(f"c.{q(name)}", name, d) for name in IDENTITY_FIELDS}
+    fds = ", ".join(f"min(CASE WHEN {p} THEN c.depth END) AS fd_{i}" for i, p in enumerate(pres.values()))
+    run.create(
+        "t_idfd",
+        f"SELECT * FROM (SELECT c.g, {fds} FROM t_hc c GROUP BY c.g) x WHERE "
+        + " OR ".join(f"fd_{i} IS NOT NULL" for i in range(len(pres))),
+    )
+    lacks = [f"(c.depth > f.fd_{i} AND NOT {p})" for i, p in enumerate(pres.values())]
+    run.create(
+        "t_idmiss",
+        f"""SELECT c.g, c.layer, {', '.join(f'{x} AS m_{i}' for i, x in enumerate(lacks))}
+            FROM t_hc c JOIN t_idfd f ON c.g = f.g
+            WHERE c.layer IN {layers} AND ({' OR '.join(lacks)})""",
+    )
+    for i, name in enumerate(IDENTITY_FIELDS):
+        parts.append(f"SELECT g, concat('missing_identity:', layer, ':', {lit(name, d)}) AS spot FROM t_idmiss "
+                     f"WHERE m_{i}")
     # A source's key set drifts when one key-set fingerprint stops and another starts (a deploy), not when
     # optional keys come and go line by line: look for two "eras" A then B, each seen at least twice.
     fp = q("schema.source_fingerprint")
@@ -200,18 +208,20 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
                OR (c.tsrc IS NOT NULL AND lower(c.tsrc) <> 'absent' AND lower(c.tsrc) <> t.ts_src)"""
     )
     run.create("t_bs", "SELECT DISTINCT g, spot FROM (" + " UNION ALL ".join(parts) + ") u")
+    for t in ("t_idfd", "t_idmiss"):
+        run.drop(t)
 
     cov_cols = ", ".join(
         f"avg(CASE WHEN {_present(q(n), n, d)} THEN 1.0 ELSE 0.0 END) AS {q(n)}"
         for n in COVERAGE_FIELDS
     )
-    for row in run.rows(f"SELECT layer, count(*) AS hops, {cov_cols} FROM t_hc GROUP BY layer ORDER BY layer"):
+    for row in run.rows(f"SELECT layer, count(*) AS hops, {cov_cols} FROM t_h GROUP BY layer ORDER BY layer"):
         report.coverage.append(
             {"layer": row["layer"], "hops": int(row["hops"]),
              "present": {n: round(float(row[n]), 4) for n in COVERAGE_FIELDS}}
         )
     for row in run.rows(
-        """SELECT layer, lower(tsrc) AS ts_src, count(*) AS n FROM t_hc
+        """SELECT layer, lower(tsrc) AS ts_src, count(*) AS n FROM t_h
            WHERE tsrc IS NOT NULL AND lower(tsrc) <> 'absent' GROUP BY layer, lower(tsrc) ORDER BY layer, ts_src"""
     ):
         report.trace_sources.setdefault(row["layer"], {})[row["ts_src"]] = int(row["n"])
@@ -219,8 +229,12 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
         if len(sources) > 1:
             report.notes.append(f"schema drift: {layer} hops carry the trace id in {len(sources)} encodings/key "
                                 f"families ({', '.join(sorted(sources))})")
-    for products, note in BY_DESIGN:
-        if run.scalar(f"SELECT count(*) FROM t_hc WHERE {product_sql(products, d)}"):
+    # which BY_DESIGN products are present, over the few distinct (product, format) pairs
+    seen = ", ".join(f"max(CASE WHEN {product_sql(products, d)} THEN 1 ELSE 0 END) AS p_{i}"
+                     for i, (products, _note) in enumerate(BY_DESIGN))
+    present = run.rows(f"SELECT {seen} FROM (SELECT DISTINCT {q('hop.product')}, {q('source.format')} FROM t_h) x")
+    for i, (_products, note) in enumerate(BY_DESIGN):
+        if present and present[0][f"p_{i}"]:
             report.notes.append(note)
     return report
 

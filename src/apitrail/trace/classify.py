@@ -376,70 +376,110 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
     return pre, first, second
 
 
+def signal_columns(signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, ...]:
+    """Canonical columns the signals and relay markers read (besides ``raw.unmapped`` and the product)."""
+    refs: set[str] = set()
+
+    def walk(c: Cond) -> None:
+        if c[0] == "or":
+            for x in c[1:]:
+                walk(tuple(x))
+        elif c[0] != "status":
+            refs.update(c[1].split("|"))
+
+    for s in signals:
+        for c in s.when:
+            walk(c)
+        refs.update((s.reason or "failure.reason").split("|"))
+        if s.cls.startswith("@"):
+            refs.add("failure.class")
+    for _p, conds in RELAY:
+        for c in conds:
+            walk(c)
+    return tuple(sorted(r for r in refs if not r.startswith("raw:")))
+
+
+def _raw_keys(d: Dialect) -> list[str]:
+    pre, _, _ = hop_class_select(d)
+    return list(json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))) if d.name == "duckdb" else []
+
+
 def raw_extract_sql(d: Dialect) -> str | None:
-    """DuckDB: the ``_rx`` list of every ``raw.unmapped`` key the signals read, in one JSON parse."""
+    """DuckDB: ``_rx``, the list of every ``raw.unmapped`` key the signals read, in one JSON parse; only on
+    error hops (only they are classified, see :func:`hop_columns`)."""
     if d.name != "duckdb":
         return None
-    from apitrail.trace.correlate import EXTRA_KEYS
+    from apitrail.trace.correlate import is_err_sql
 
-    pre, _, _ = hop_class_select(d)
-    keys = json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))
-    paths = [lit(f'$."{k}"', d) for k in keys]
-    # the correlation's second ids come last: _rx[len(keys) + i + 1] is EXTRA_KEYS[i]
-    paths += [lit("$" + "".join(f'."{k}"' for k in path), d) for _p, path, _kind in EXTRA_KEYS]
-    return f"json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}]) AS _rx"
-
-
-def raw_extract_offset(d: Dialect) -> int:
-    """How many signal keys precede the EXTRA_KEYS paths in ``_rx``."""
-    pre, _, _ = hop_class_select(d)
-    return len(json.loads(pre.rsplit("/*rx:", 1)[1].rstrip("*/"))) if d.name == "duckdb" else 0
+    paths = [lit(f'$."{k}"', d) for k in _raw_keys(d)]
+    return f"CASE WHEN {is_err_sql(d)} THEN json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}]) END AS _rx"
 
 
 def hop_columns(d: Dialect) -> tuple[str, ...]:
     """Expressions over the source hop row that classification reads; the pipeline computes them once into
-    ``t_h`` (see :func:`apitrail.trace.correlate.build_hop_table`), so the wide ``raw.unmapped`` is read once."""
-    pre, _, _ = hop_class_select(d)
-    raw = d.q("raw.unmapped")
+    ``t_h`` (see :func:`apitrail.trace.correlate.build_hop_table`), so the wide ``raw.unmapped`` is read once.
+
+    Only a hop that answered with an error can be a request's failing hop, and only a failing hop's class,
+    reason and self-production are ever shown, so the signal inputs are kept for error hops only (null on the
+    others): ``_rx`` on DuckDB (from :func:`raw_extract_sql`), ``raw.unmapped`` itself on Spark."""
+    from apitrail.trace.correlate import KEEP_COLUMNS, is_err_sql
+
+    q = d.q
+    err = is_err_sql(d)
+    raw = q("raw.unmapped")
     jwt_meta = d.regex(raw, 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
-    return (pre, f"(CASE WHEN instr(coalesce({raw}, ''), 'jwt_authn') > 0 THEN {jwt_meta} ELSE false END) AS jwt_meta")
+    cols = [f"CASE WHEN {err} THEN {q(c)} END AS {q(c)}" for c in signal_columns() if c not in KEEP_COLUMNS]
+    cols.append("_rx" if d.name == "duckdb" else f"CASE WHEN {err} THEN {raw} END AS {raw}")
+    cols.append(f"(CASE WHEN instr(coalesce({raw}, ''), 'jwt_authn') > 0 THEN {jwt_meta} ELSE false END) AS jwt_meta")
+    return tuple(cols)
 
 
 def classify(run: Runner) -> None:
     """Create ``t_hc`` (per hop: group, depth, class, reason, self) and ``t_gc`` (per group: failing hop and class).
 
-    Needs ``t_h`` (built with :func:`hop_columns` as extra columns) and ``t_hg`` from
-    :func:`apitrail.trace.correlate.correlate`.
+    Needs ``t_h`` (built with :func:`hop_columns` as extra columns), ``t_keys`` and ``t_hg`` from
+    :func:`apitrail.trace.correlate.correlate`. Signals are evaluated on error hops only; the class of a hop
+    that did not answer with an error is ``none``.
     """
     d = run.dialect
     q = d.q
     # A hop accepted the token when it says so, or when it logged the token's identity and did not itself
     # answer with an error (it passed the request on). Envoy's jwt_authn issuer in dynamic metadata counts.
     token_ok = (
-        f"(lower(coalesce({q('authn.result')}, '')) = 'success' OR "
-        f"((coalesce({q('token.fingerprint')}, {q('token.issuer')}, {q('token.subject_fp')}, {q('token.client_id')}) "
-        f"IS NOT NULL OR jwt_meta) "
-        f"AND lower(coalesce({q('authn.result')}, '')) <> 'failure' AND NOT (is_err AND hop_self)))"
+        f"(lower(coalesce(h.{q('authn.result')}, '')) = 'success' OR "
+        f"((coalesce(h.{q('token.fingerprint')}, h.{q('token.issuer')}, h.{q('token.subject_fp')}, "
+        f"h.{q('token.client_id')}) IS NOT NULL OR h.jwt_meta) "
+        f"AND lower(coalesce(h.{q('authn.result')}, '')) <> 'failure' AND NOT (h.is_err AND coalesce(s.hop_self, false))))"
     )
-    _pre, first, second = hop_class_select(d)
+    pre, first, second = hop_class_select(d)
+    # Each stage is its own (small) table: Spark compiles each stage to Java, and the code must stay small.
+    run.create("t_sig0", f"SELECT hop_id, status, layer, {pre} FROM t_h WHERE is_err")
+    run.create("t_sig1", f"SELECT x.*, {first} FROM t_sig0 x")
+    run.create("t_sig", f"SELECT hop_id, {second} FROM t_sig1 x")
+    run.drop("t_sig0")
+    run.drop("t_sig1")
     run.create(
-        "t_hf",
+        "t_hd",
         """
-        SELECT h.*, hg.g, hg.heur,
-               (coalesce(h.status, -1) >= 400 OR coalesce(h.status, -1) = 0) AS is_err
-        FROM t_h h JOIN t_hg hg ON h.hop_id = hg.hop_id
+        SELECT hop_id, g, heur,
+               row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts ASC NULLS LAST, dir_rank, hop_id) AS depth
+        FROM t_hg
         """,
     )
-    run.create("t_hs", f"SELECT x.*, {first} FROM t_hf x")
-    run.create("t_hc0", f"SELECT x.*, {second} FROM t_hs x")
+    cols = ", ".join(f"h.{c}" for c in HC_COLUMNS)
+    canon = ", ".join(f"h.{q(c)}" for c in HC_CANONICAL)
     run.create(
         "t_hc",
         f"""
-        SELECT x.*, row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts ASC NULLS LAST, dir_rank, file, line) AS depth,
-               {token_ok} AS token_ok
-        FROM t_hc0 x
+        SELECT h.hop_id, x.g, x.heur, x.depth, {cols}, {canon}, t.k AS tk,
+               s.sig, coalesce(s.hop_class, 'none') AS hop_class, s.hop_reason, coalesce(s.tag, '') AS tag,
+               coalesce(s.hop_self, false) AS hop_self, {token_ok} AS token_ok
+        FROM t_h h JOIN t_hd x ON h.hop_id = x.hop_id
+        LEFT JOIN t_sig s ON h.hop_id = s.hop_id
+        LEFT JOIN (SELECT hop_id, k FROM t_keys WHERE kind = 'trace_id') t ON h.hop_id = t.hop_id
         """,
     )
+    run.drop("t_hd")
     auth = in_list(AUTH_CLASSES, d)
     run.create(
         "t_gc0",
@@ -452,9 +492,15 @@ def classify(run: Runner) -> None:
                max(CASE WHEN is_err AND hop_class IN {auth} THEN depth END) AS deepest_auth,
                max(CASE WHEN is_err AND hop_self AND layer = 'backend' AND hop_class NOT IN ('none', 'client_abort')
                         THEN depth END) AS deepest_backend_err,
-               max(depth) AS max_depth
+               max(depth) AS max_depth,
+               min(CASE WHEN token_ok THEN depth END) AS accept_depth
         FROM t_hc GROUP BY g
         """,
+    )
+    # The failing hop, and every hop the cross-hop patterns look at, is an error hop of an error request.
+    run.create(
+        "t_hce",
+        "SELECT g, depth, hop_id, hop_class, status, layer, sig, hop_reason, tag FROM t_hc WHERE is_err",
     )
     # The failing hop: the first hop (outermost first) that produced an error itself, else the deepest error hop.
     # Then the cross-hop patterns: a 5xx whose cause is an auth failure further down is that auth failure
@@ -473,7 +519,7 @@ def classify(run: Runner) -> None:
                     ELSE a.cand_depth END AS fail_depth,
                CASE WHEN a.final_err AND ({masked} OR {chained}) THEN a.cand_depth END AS masked_by_depth
         FROM (SELECT x.*, coalesce(x.self_depth, x.deepest_err, x.max_depth) AS cand_depth FROM t_gc0 x) a
-        LEFT JOIN t_hc c ON c.g = a.g AND c.depth = a.cand_depth
+        LEFT JOIN t_hce c ON c.g = a.g AND c.depth = a.cand_depth
         """,
     )
     tags = in_list(TOKEN_TAGS, d)
@@ -481,17 +527,29 @@ def classify(run: Runner) -> None:
         "t_gc",
         f"""
         SELECT b.g, b.final_status, b.fail_depth, b.masked_by_depth, f.sig, f.hop_reason AS reason, f.tag,
-               f.layer AS fail_layer, f.hop_id AS fail_hop_id,
-               acc.accept_depth,
+               f.layer AS fail_layer, f.hop_id AS fail_hop_id, b.accept_depth,
                CASE WHEN b.fail_depth IS NULL THEN 'none'
-                    WHEN f.tag IN {tags} AND acc.accept_depth < b.fail_depth THEN 'token_exchange'
+                    WHEN f.tag IN {tags} AND b.accept_depth < b.fail_depth THEN 'token_exchange'
                     ELSE coalesce(f.hop_class, 'unknown') END AS class
         FROM t_gc1 b
-        LEFT JOIN t_hc f ON f.g = b.g AND f.depth = b.fail_depth
-        LEFT JOIN (SELECT g, min(CASE WHEN token_ok THEN depth END) AS accept_depth FROM t_hc GROUP BY g) acc
-          ON acc.g = b.g
+        LEFT JOIN t_hce f ON f.g = b.g AND f.depth = b.fail_depth
         """,
     )
+    for t in ("t_gc0", "t_gc1", "t_hce"):
+        run.drop(t)
 
 
-__all__ = ["AUTH_CLASSES", "RELAY", "SIGNALS", "Signal", "classify", "cond_sql", "field_expr", "hop_class_select"]
+HC_COLUMNS: tuple[str, ...] = ("file", "line", "layer", "product", "direction", "instance", "status", "is_err", "ts",
+                               "method", "path", "client", "tsrc")
+"""Short ``t_h`` columns carried into ``t_hc`` (trace output, classification, blind spots)."""
+
+HC_CANONICAL: tuple[str, ...] = (
+    "trace.invalid_reason", "schema.source_fingerprint", "tls.forwarded_by", "network.peer.address",
+    "token.issuer", "token.audience", "token.subject_fp", "token.client_id", "token.scope", "enduser.id_fp",
+    "workload.id", "tls.client.subject",
+)
+"""Canonical ``t_h`` columns the blind spots read per group (identity coverage reads ``t_h``)."""
+
+
+__all__ = ["AUTH_CLASSES", "RELAY", "SIGNALS", "Signal", "classify", "cond_sql", "field_expr", "hop_class_select",
+           "hop_columns", "raw_extract_sql", "signal_columns"]

@@ -18,10 +18,12 @@ Provenance still decides what a value *is*: a "trace id" that other hops logged 
 from a trace header, counts as a request id (so it neither labels the join ``trace_id`` nor raises
 ``propagation_break``).
 
-The components come from an iterative min-label propagation in SQL (hop -> key -> hop), which runs unchanged on
-DuckDB and on Spark SQL. Retries (``upstream.status_codes`` chains such as ``502, 200``) and Istio double logging
-(outbound and inbound sidecar lines sharing ``x-request-id``) simply become more hops of the same group; late or
-out-of-order CDN lines need no special case because nothing depends on file order, only on keys and time windows.
+The components are computed in SQL that runs unchanged on DuckDB and on Spark SQL: one grouping gives each hop
+the smallest hop of its keys, which settles every request whose keys do not bridge; only the bridging labels go
+through an iterative min-label propagation (with pointer jumping). Retries (``upstream.status_codes`` chains such
+as ``502, 200``) and Istio double logging (outbound and inbound sidecar lines sharing ``x-request-id``) simply
+become more hops of the same group; late or out-of-order CDN lines need no special case because nothing depends
+on file order, only on keys and time windows.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apitrail.trace.engines._sql import Runner, in_list
+from apitrail.trace.engines._sql import Runner, in_list, lit
 
 LAYER_RANK: dict[str, int] = {"cdn": 0, "edge_lb": 1, "proxy": 2, "gateway": 3, "mesh": 4, "backend": 5, "queue": 6}
 """Depth of a layer in the request path; the failing hop is the deepest one that produced the final status."""
@@ -100,28 +102,66 @@ KEEP_COLUMNS: tuple[str, ...] = (
 )
 """Canonical columns carried into the work tables (the rest, notably ``raw.unmapped``, is read once)."""
 
+LINE_SPAN = 1 << 32
+"""``hop_id`` is ``file rank * LINE_SPAN + line``: ordered like (file, line) without sorting the hops."""
+
+ERROR_STATUS = ("(coalesce({s}, -1) >= 400 OR coalesce({s}, -1) = 0)")
+"""An answer that is an error (or no answer: status 0); only such hops can be a request's failing hop."""
+
+
+def is_err_sql(d: Any, status: str | None = None) -> str:
+    return ERROR_STATUS.format(s=status or d.q("http.response.status_code"))
+
+
+def _extra_key_values(d: Any) -> tuple[str, list[str]]:
+    """(subquery columns over the source, one SQL value per EXTRA_KEYS entry). DuckDB parses ``raw.unmapped``
+    once per row, for all the paths of a product family, and only on that family's rows."""
+    raw = d.q("raw.unmapped")
+    if d.name != "duckdb":
+        return "", [d.json_path(raw, path) for _p, path, _kind in EXTRA_KEYS]
+    families: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    vals = []
+    for p, path, _kind in EXTRA_KEYS:
+        paths = families.setdefault(p, [])
+        paths.append(path)
+        vals.append(f"s._xk{list(families).index(p)}[{len(paths)}]")
+    cols = ""
+    for i, (p, paths) in enumerate(families.items()):
+        lits = ", ".join(lit("$" + "".join(f'."{k}"' for k in path), d) for path in paths)
+        cols += f", CASE WHEN {product_sql_lazy(p, d)} THEN json_extract_string({raw}, [{lits}]) END AS _xk{i}"
+    return cols, vals
+
 
 def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = (), pre_source: str | None = None) -> int:
     """Create ``t_h``: every hop with a stable ``hop_id``, the short columns the later steps use, the canonical
-    columns they read (``KEEP_COLUMNS``) and ``extra`` expressions over the source row (``expr AS alias``)."""
+    columns they read (``KEEP_COLUMNS``) and ``extra`` expressions over the source row (``expr AS alias``).
+
+    ``hop_id`` orders hops like (file, line) (the group label is the smallest ``hop_id`` of a group). It is
+    computed from a per-file rank, with no sort of the hops; only when (file, line) does not identify a hop (a
+    table loaded by hand) is it a ``row_number`` over the sorted hops."""
     d = run.dialect
     q = d.q
+    run.create(
+        "t_files",
+        f"""
+        SELECT file, CAST(row_number() OVER (ORDER BY file) AS BIGINT) AS fidx, lo, hi, nulls FROM (
+            SELECT {q('source.file')} AS file, min({q('source.line')}) AS lo, max({q('source.line')}) AS hi,
+                   count(*) - count({q('source.line')}) AS nulls
+            FROM {source} GROUP BY {q('source.file')}) x
+        """,
+    )
+    bad = run.scalar(f"SELECT count(*) FROM t_files WHERE file IS NULL OR nulls > 0 OR lo < 0 OR hi >= {LINE_SPAN}")
     keep = ", ".join(f"s.{q(c)}" for c in KEEP_COLUMNS)
-    if pre_source:  # DuckDB: the paths were extracted with the signal keys in one JSON parse (_rx)
-        from apitrail.trace.classify import raw_extract_offset
-
-        off = raw_extract_offset(d)
-        vals = [f"s._rx[{off + i + 1}]" for i in range(len(EXTRA_KEYS))]
-    else:
-        vals = [d.json_path(q("raw.unmapped"), path) for _p, path, _kind in EXTRA_KEYS]
+    xcols, vals = _extra_key_values(d)
     xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(v)} THEN {_norm_key(v)} END AS xk_{i}"
              for i, ((p, _path, _kind), v) in enumerate(zip(EXTRA_KEYS, vals, strict=True))]
     more = "".join(f", {e}" for e in (*xkeys, *extra))
     rank_case = " ".join(f"WHEN {in_list([k], d)} THEN {v}" for k, v in LAYER_RANK.items())
-    run.create(
-        "t_h",
-        f"""
-        SELECT row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')}) AS hop_id, {keep}{more},
+    inner = f"SELECT *{xcols}{', ' + pre_source if pre_source else ''} FROM {source}"
+
+    def select(hop_id: str, src: str) -> str:
+        return f"""
+        SELECT {hop_id} AS hop_id, {keep}{more},
                {q('source.file')} AS file, {q('source.line')} AS line,
                coalesce({q('hop.layer')}, 'backend') AS layer,
                coalesce({q('hop.product')}, '') AS product,
@@ -131,8 +171,8 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
                CASE WHEN {q('hop.direction')} = 'outbound' THEN 0 WHEN {q('hop.direction')} = 'inbound' THEN 1 ELSE 0 END
                    AS dir_rank,
                {d.epoch(q('timestamp'))} AS ts,
-               {q('timestamp')} AS ts_raw,
                {q('http.response.status_code')} AS status,
+               {is_err_sql(d)} AS is_err,
                upper({q('http.request.method')}) AS method,
                {q('url.path')} AS path,
                {q('client.address')} AS client,
@@ -145,9 +185,16 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
                (CASE WHEN {_present_key(q('trace.id'))} THEN 1 ELSE 0 END
                 + CASE WHEN {_present_key(q('http.request.id'))} THEN 1 ELSE 0 END
                 + CASE WHEN {_present_key(q('edge.request_id'))} THEN 1 ELSE 0 END) AS placeholder_keys
-        FROM {f"(SELECT *, {pre_source} FROM {source})" if pre_source else source} s
-        """,
-    )
+        FROM {src}
+        """
+
+    if not bad:
+        run.create("t_h", select(f"f.fidx * {LINE_SPAN} + s.{q('source.line')}",
+                                 f"({inner}) s JOIN t_files f ON s.{q('source.file')} = f.file"))
+        bad = run.scalar("SELECT count(*) FROM (SELECT hop_id FROM t_h GROUP BY hop_id HAVING count(*) > 1) x")
+    if bad:  # (file, line) does not identify a hop: number the hops in (file, line) order instead
+        run.create("t_h", select(f"row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')})",
+                                 f"({inner}) s"))
     return int(run.scalar("SELECT count(*) FROM t_h"))
 
 
@@ -157,73 +204,80 @@ def product_sql_lazy(products: tuple[str, ...], d: Any) -> str:
     return product_sql(products, d)
 
 
-def _extra_key_sql(i: int, kind: str) -> str:
-    return f" UNION ALL SELECT hop_id, '{kind}' AS kind, xk_{i} AS k FROM t_h WHERE xk_{i} IS NOT NULL"
+KEY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tid", ""), ("rid", "request_id"), ("eid", "edge_id"), ("mid", "message_id"),
+    *((f"xk_{i}", kind) for i, (_p, _path, kind) in enumerate(EXTRA_KEYS)),
+)
+"""The key columns of ``t_h`` and their kind; a trace id's kind is decided by provenance (``build_keys``)."""
+
+
+def _key_rows(hs: str) -> str:
+    """One row per (hop, key column) with a value: ``c`` (index in KEY_COLUMNS), ``kind0``, ``k``, ``real`` (a
+    trace id from a trace header), ``fa`` (1 when no earlier column of the hop has the same value, so that
+    ``sum(fa)`` counts distinct hops), ``dup`` (an earlier column of the same static kind has the same value) and
+    ``teq`` (the hop's trace id has the same value: a duplicate when provenance makes that trace id a request
+    id)."""
+    parts = []
+    for i, (col, kind) in enumerate(KEY_COLUMNS):
+        earlier = [c for c, _k in KEY_COLUMNS[:i]]
+        fa = " AND ".join(f"NOT coalesce({c} = {col}, false)" for c in earlier) or "true"
+        same = [c for c, k in KEY_COLUMNS[1:i] if k == kind]
+        dup = " OR ".join(f"coalesce({c} = {col}, false)" for c in same) or "false"
+        teq = f"coalesce(tid = {col}, false)" if i and kind == "request_id" else "false"
+        real = f"lower(coalesce(tsrc, '')) IN {hs}" if i == 0 else "false"
+        parts.append(
+            f"SELECT hop_id, {i} AS c, {lit(kind)} AS kind0, {col} AS k, CASE WHEN {real} THEN 1 ELSE 0 END AS real, "
+            f"CASE WHEN {fa} THEN 1 ELSE 0 END AS fa, CASE WHEN {dup} THEN 1 ELSE 0 END AS dup, "
+            f"CASE WHEN {teq} THEN 1 ELSE 0 END AS teq FROM t_h WHERE {col} IS NOT NULL"
+        )
+    return " UNION ALL ".join(parts)
 
 
 def build_keys(run: Runner, opts: CorrelateOptions) -> tuple[int, int]:
-    """Create ``t_keys`` (hop_id, kind, k) and ``t_edges`` (the keys that join 2..max_fanout hops).
+    """Create ``t_keys`` (hop_id, kind, k, g1, e, fk): every key of every hop with its kind; ``e`` = 1 on the rows
+    that join (the first row of a key on its hop, when the key is on 2..max_fanout hops), ``g1`` the smallest
+    hop of the key, ``fk`` = 1 on the first row of a (kind, key) on its hop (so ``sum(fk)`` counts hops).
 
     Returns (hub keys dropped, placeholder keys split off).
     """
     hs = in_list(HEADER_TRACE_SOURCES, run.dialect)
+    rows = _key_rows(hs)
+    # NOTE: provenance decides: a "trace id" that is also some hop's request id (or edge id), and never came
+    # from a trace header, is a request id logged under a trace key.
     run.create(
-        "t_idvals",
-        """
-        SELECT rid AS k FROM t_h WHERE rid IS NOT NULL
-        UNION SELECT eid AS k FROM t_h WHERE eid IS NOT NULL
+        "t_kstat",
+        f"""
+        SELECT k, sum(fa) AS n, max(CASE WHEN c IN (1, 2) THEN 1 ELSE 0 END) AS idval, max(real) AS realtrace,
+               min(hop_id) AS g1
+        FROM ({rows}) r GROUP BY k
         """,
     )
-    run.create(
-        "t_realtrace",
-        f"SELECT DISTINCT tid AS k FROM t_h WHERE tid IS NOT NULL AND lower(coalesce(tsrc, '')) IN {hs}",
-    )
-    # NOTE: provenance decides: a "trace id" that is also some hop's request id, and never came from a trace
-    # header, is a request id logged under a trace key.
+    as_rid = "(s.realtrace = 0 AND s.idval = 1)"
+    fan = int(opts.max_fanout)
     run.create(
         "t_keys",
-        """
-        SELECT h.hop_id,
-               CASE WHEN r.k IS NULL AND i.k IS NOT NULL THEN 'request_id' ELSE 'trace_id' END AS kind,
-               h.tid AS k
-        FROM t_h h
-        LEFT JOIN t_idvals i ON h.tid = i.k
-        LEFT JOIN t_realtrace r ON h.tid = r.k
-        WHERE h.tid IS NOT NULL
-        UNION ALL SELECT hop_id, 'request_id' AS kind, rid AS k FROM t_h WHERE rid IS NOT NULL
-        UNION ALL SELECT hop_id, 'edge_id' AS kind, eid AS k FROM t_h WHERE eid IS NOT NULL
-        UNION ALL SELECT hop_id, 'message_id' AS kind, mid AS k FROM t_h WHERE mid IS NOT NULL
-        """ + "".join(_extra_key_sql(i, kind) for i, (_p, _path, kind) in enumerate(EXTRA_KEYS)),
-    )
-    run.create(
-        "t_keycount",
-        "SELECT k, count(DISTINCT hop_id) AS n FROM t_keys GROUP BY k",
-    )
-    run.create(
-        "t_edges",
         f"""
-        SELECT DISTINCT kk.hop_id, kk.k FROM t_keys kk JOIN t_keycount c ON kk.k = c.k
-        WHERE c.n >= 2 AND c.n <= {int(opts.max_fanout)}
+        SELECT r.hop_id,
+               CASE WHEN r.c > 0 THEN r.kind0 WHEN {as_rid} THEN 'request_id' ELSE 'trace_id' END AS kind,
+               r.k, s.g1,
+               CASE WHEN r.fa = 1 AND s.n >= 2 AND s.n <= {fan} THEN 1 ELSE 0 END AS e,
+               CASE WHEN r.dup = 1 OR (r.teq = 1 AND {as_rid}) THEN 0 ELSE 1 END AS fk
+        FROM ({rows}) r JOIN t_kstat s ON r.k = s.k
         """,
     )
-    hubs = int(run.scalar(f"SELECT count(*) FROM t_keycount WHERE n > {int(opts.max_fanout)}"))
+    hubs = int(run.scalar(f"SELECT count(*) FROM t_kstat WHERE n > {fan}"))
+    run.drop("t_kstat")
     placeholders = int(run.scalar("SELECT coalesce(sum(placeholder_keys), 0) FROM t_h"))
     return hubs, placeholders
 
 
-def propagate(run: Runner, edges: str, labels_in: str | None, opts: CorrelateOptions) -> int:
-    """Min-label propagation over a bipartite hop-key edge table; leaves the result in ``t_lbl``.
+def propagate(run: Runner, edges: str, opts: CorrelateOptions) -> int:
+    """Min-label propagation over a bipartite node-key edge table (hop_id, k); leaves (hop_id, g) in ``t_lbl``.
 
-    ``labels_in`` optionally seeds the labels (hop_id, g) from an earlier run. Returns the iterations used.
+    Every label is the id of a node of the same component, so a node also takes its label's label (pointer
+    jumping): long chains settle in a logarithmic number of rounds. Returns the iterations used.
     """
-    seed = (
-        f"""SELECT e.hop_id, min(coalesce(s.g, e.hop_id)) AS g
-            FROM (SELECT DISTINCT hop_id FROM {edges}) e LEFT JOIN {labels_in} s ON e.hop_id = s.hop_id
-            GROUP BY e.hop_id"""
-        if labels_in
-        else f"SELECT DISTINCT hop_id, hop_id AS g FROM {edges}"
-    )
-    run.create("t_lbl", seed)
+    run.create("t_lbl", f"SELECT DISTINCT hop_id, hop_id AS g FROM {edges}")
     iterations = 0
     for iterations in range(1, opts.max_iterations + 1):  # noqa: B007
         run.create(
@@ -233,10 +287,11 @@ def propagate(run: Runner, edges: str, labels_in: str | None, opts: CorrelateOpt
         run.create(
             "t_lbl_next",
             f"""
-            SELECT l.hop_id, least(l.g, coalesce(m.g, l.g)) AS g
+            SELECT l.hop_id, least(l.g, coalesce(m.g, l.g), coalesce(j.g, l.g)) AS g
             FROM t_lbl l LEFT JOIN (
                 SELECT e.hop_id, min(kl.g) AS g FROM {edges} e JOIN t_klbl kl ON e.k = kl.k GROUP BY e.hop_id
             ) m ON l.hop_id = m.hop_id
+            LEFT JOIN t_lbl j ON l.g = j.hop_id
             """,
         )
         changed = int(
@@ -245,6 +300,47 @@ def propagate(run: Runner, edges: str, labels_in: str | None, opts: CorrelateOpt
         run.create("t_lbl", "SELECT hop_id, g FROM t_lbl_next")
         if changed == 0:
             break
+    for t in ("t_klbl", "t_lbl_next"):
+        run.drop(t)
+    return iterations
+
+
+def components(run: Runner, opts: CorrelateOptions) -> int:
+    """Create ``t_comp`` (hop_id, g): g is the smallest hop of the hop's connected component over ``t_keys``.
+
+    One grouping settles most of it: ``l1`` = the smallest ``g1`` over a hop's keys. A hop whose keys have
+    different ``g1`` bridges components of that first pass; only those bridges, as edges between labels
+    (``l1`` - ``g1``), go through the iterative propagation, and every hop then takes its label's final label.
+    Returns the iterations used.
+    """
+    run.create(
+        "t_l1",
+        "SELECT hop_id, min(g1) AS l1, max(g1) AS mx FROM t_keys WHERE e = 1 GROUP BY hop_id",
+    )
+    run.create(
+        "t_ledge",
+        """
+        SELECT DISTINCT l.l1 AS a, k.g1 AS b FROM t_keys k JOIN t_l1 l ON k.hop_id = l.hop_id
+        WHERE l.l1 <> l.mx AND k.e = 1 AND k.g1 <> l.l1
+        """,
+    )
+    iterations = 0
+    bridged = int(run.scalar("SELECT count(*) FROM t_ledge"))
+    if bridged:
+        # label b joins label a through key b; every label is also its own key, so both ends meet
+        run.create("t_lkeys", "SELECT a AS hop_id, b AS k FROM t_ledge UNION ALL SELECT DISTINCT b AS hop_id, b AS k FROM t_ledge")
+        iterations = propagate(run, "t_lkeys", opts)
+        final = "coalesce(lb.g, l.l1, h.hop_id)"
+        join = "LEFT JOIN t_lbl lb ON l.l1 = lb.hop_id"
+    else:
+        final, join = "coalesce(l.l1, h.hop_id)", ""
+    run.create(
+        "t_comp",
+        f"""
+        SELECT h.hop_id, {final} AS g, false AS heur, h.layer_rank, h.ts, h.dir_rank
+        FROM t_h h LEFT JOIN t_l1 l ON h.hop_id = l.hop_id {join}
+        """,
+    )
     return iterations
 
 
@@ -256,20 +352,18 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
     the reverse), B's component has no hop of A's layer/product/direction yet, and the match is unique both ways.
     """
     w = float(opts.skew_seconds)
-    run.create(
-        "t_comp",
-        """
-        SELECT h.hop_id, coalesce(l.g, h.hop_id) AS g FROM t_h h LEFT JOIN t_lbl l ON h.hop_id = l.hop_id
-        """,
-    )
-    run.create("t_compsize", "SELECT g, count(*) AS n FROM t_comp GROUP BY g")
+    # A hop with a joining key is in a component of two or more; the others are alone.
     run.create(
         "t_lone",
         """
-        SELECT h.* , c.g FROM t_h h JOIN t_comp c ON h.hop_id = c.hop_id JOIN t_compsize s ON c.g = s.g
-        WHERE s.n = 1 AND h.method IS NOT NULL AND h.path IS NOT NULL AND h.ts IS NOT NULL
+        SELECT h.hop_id, h.hop_id AS g, h.layer, h.product, h.direction, h.method, h.path, h.ts, h.client, h.xff
+        FROM t_h h LEFT JOIN t_l1 l ON h.hop_id = l.hop_id
+        WHERE l.hop_id IS NULL AND h.method IS NOT NULL AND h.path IS NOT NULL AND h.ts IS NOT NULL
         """,
     )
+    if not int(run.scalar("SELECT count(*) FROM t_lone")):
+        run.create("t_hedges", "SELECT hop_id AS a_id, g AS b_g FROM t_lone WHERE 1 = 0")
+        return 0
     # Time buckets of width w turn the window join into an equi-join on (method, path, bucket).
     run.create(
         "t_hcand",
@@ -277,7 +371,8 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
         SELECT a.hop_id AS a_id, a.layer AS a_layer, a.product AS a_product, coalesce(a.direction, '') AS a_dir,
                b.hop_id AS b_id, cb.g AS b_g
         FROM t_lone a
-        JOIN (SELECT h.*, CAST(floor(h.ts / {w}) AS BIGINT) + o.d AS bucket
+        JOIN (SELECT h.hop_id, h.layer, h.method, h.path, h.ts, h.client, h.xff,
+                     CAST(floor(h.ts / {w}) AS BIGINT) + o.d AS bucket
               FROM t_h h CROSS JOIN (SELECT -1 AS d UNION ALL SELECT 0 UNION ALL SELECT 1) o
               WHERE h.ts IS NOT NULL AND h.method IS NOT NULL) b
           ON a.method = b.method AND a.path = b.path AND CAST(floor(a.ts / {w}) AS BIGINT) = b.bucket
@@ -288,14 +383,21 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
                OR (a.xff IS NOT NULL AND b.client IS NOT NULL AND instr(a.xff, b.client) > 0))
         """,
     )
+    # what the candidate components already hold (layer, product, direction)
+    run.create(
+        "t_hcomp",
+        """
+        SELECT DISTINCT x.g, y.layer, y.product, coalesce(y.direction, '') AS dir
+        FROM t_comp x JOIN t_h y ON x.hop_id = y.hop_id
+        WHERE x.g IN (SELECT b_g FROM t_hcand)
+        """,
+    )
     run.create(
         "t_hcand2",
         """
         SELECT DISTINCT c.a_id, c.a_layer, c.a_product, c.a_dir, c.b_g FROM t_hcand c
-        WHERE NOT EXISTS (
-            SELECT 1 FROM t_comp x JOIN t_h y ON x.hop_id = y.hop_id
-            WHERE x.g = c.b_g AND y.layer = c.a_layer AND y.product = c.a_product
-              AND coalesce(y.direction, '') = c.a_dir)
+        LEFT JOIN t_hcomp x ON x.g = c.b_g AND x.layer = c.a_layer AND x.product = c.a_product AND x.dir = c.a_dir
+        WHERE x.g IS NULL
         """,
     )
     run.create(
@@ -313,38 +415,36 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
 
 def correlate(run: Runner, source: str = "hops", opts: CorrelateOptions | None = None,
               extra: tuple[str, ...] = (), pre_source: str | None = None) -> CorrelationStats:
-    """Run the whole join; leaves ``t_hg`` (hop_id, g, heur) and ``t_group`` (g, size, join_kind, request_key)."""
+    """Run the whole join; leaves ``t_h``, ``t_keys``, ``t_hg`` (hop_id, g, heur, and the depth order columns
+    layer_rank, ts, dir_rank) and ``t_group`` (g, size, join_kind, request_key)."""
     opts = opts or CorrelateOptions()
     stats = CorrelationStats()
     stats.hops = build_hop_table(run, source, extra, pre_source)
     stats.hub_keys, stats.placeholder_keys = build_keys(run, opts)
-    stats.iterations = propagate(run, "t_edges", None, opts)
+    stats.iterations = components(run, opts)
     if opts.heuristic:
         stats.heuristic_edges = heuristic_edges(run, opts)
     if stats.heuristic_edges:
-        # Each heuristic match becomes a private pseudo-key joining the lone hop to its component's label.
+        # Each match joins the lone hop's label to its component's label, through a private pseudo-key.
         run.create(
-            "t_edges2",
+            "t_hkeys",
             """
-            SELECT hop_id, k FROM t_edges
-            UNION ALL SELECT a_id AS hop_id, concat('heuristic:', CAST(a_id AS STRING)) AS k FROM t_hedges
+            SELECT a_id AS hop_id, concat('heuristic:', CAST(a_id AS STRING)) AS k FROM t_hedges
             UNION ALL SELECT b_g AS hop_id, concat('heuristic:', CAST(a_id AS STRING)) AS k FROM t_hedges
             """,
         )
-        run.create("t_lbl_seed", "SELECT hop_id, g FROM t_lbl")
-        stats.iterations += propagate(run, "t_edges2", "t_lbl_seed", opts)
-    run.create(
-        "t_hg",
-        """
-        SELECT h.hop_id, coalesce(l.g, h.hop_id) AS g,
-               CASE WHEN he.a_id IS NOT NULL THEN true ELSE false END AS heur
-        FROM t_h h LEFT JOIN t_lbl l ON h.hop_id = l.hop_id
-        LEFT JOIN (SELECT DISTINCT a_id FROM t_hedges) he ON h.hop_id = he.a_id
-        """
-        if opts.heuristic
-        else "SELECT h.hop_id, coalesce(l.g, h.hop_id) AS g, false AS heur "
-        "FROM t_h h LEFT JOIN t_lbl l ON h.hop_id = l.hop_id",
-    )
+        stats.iterations += propagate(run, "t_hkeys", opts)
+        run.create(
+            "t_hg",
+            """
+            SELECT c.hop_id, coalesce(l.g, c.g) AS g, he.a_id IS NOT NULL AS heur, c.layer_rank, c.ts, c.dir_rank
+            FROM t_comp c LEFT JOIN t_lbl l ON c.g = l.hop_id
+            LEFT JOIN (SELECT DISTINCT a_id FROM t_hedges) he ON c.hop_id = he.a_id
+            """,
+        )
+    else:
+        run.create("t_hg", "SELECT * FROM t_comp")
+    run.drop("t_comp")
     _group_table(run)
     stats.groups = int(run.scalar("SELECT count(*) FROM t_group"))
     if stats.hub_keys:
@@ -353,22 +453,20 @@ def correlate(run: Runner, source: str = "hops", opts: CorrelateOptions | None =
 
 
 def _group_table(run: Runner) -> None:
-    """Per group: size, join label and the request key (the best key: trace id, then request id, then edge id)."""
-    run.create(
-        "t_gkeys",
-        """
-        SELECT hg.g, k.kind, k.k, count(DISTINCT k.hop_id) AS n,
-               CASE k.kind WHEN 'trace_id' THEN 0 WHEN 'request_id' THEN 1 WHEN 'edge_id' THEN 2 ELSE 3 END AS kr
-        FROM t_keys k JOIN t_hg hg ON k.hop_id = hg.hop_id
-        GROUP BY hg.g, k.kind, k.k
-        """,
-    )
+    """Per group: size, join label and the request key (the best key: trace id, then request id, then edge id;
+    then the key on most of the group's hops; then the smallest)."""
+    best = run.dialect.struct_min(("kr", "-n", "k"), 2)
     run.create(
         "t_gkey",
-        """
-        SELECT g, k AS request_key FROM (
-            SELECT g, k, row_number() OVER (PARTITION BY g ORDER BY kr, n DESC, k) AS rn FROM t_gkeys) x
-        WHERE rn = 1
+        f"""
+        SELECT g, {best} AS request_key,
+               sum(CASE WHEN kind = 'trace_id' THEN 1 ELSE 0 END) AS ntrace,
+               sum(CASE WHEN kind = 'trace_id' THEN n ELSE 0 END) AS nhops
+        FROM (SELECT hg.g, k.kind, k.k, sum(k.fk) AS n,
+                     CASE k.kind WHEN 'trace_id' THEN 0 WHEN 'request_id' THEN 1 WHEN 'edge_id' THEN 2 ELSE 3 END AS kr
+              FROM t_keys k JOIN t_hg hg ON k.hop_id = hg.hop_id
+              GROUP BY hg.g, k.kind, k.k) x
+        GROUP BY g
         """,
     )
     run.create(
@@ -377,16 +475,12 @@ def _group_table(run: Runner) -> None:
         SELECT a.g, a.size,
                CASE WHEN a.size = 1 THEN 'none'
                     WHEN a.heur THEN 'heuristic'
-                    WHEN coalesce(t.ntrace, 0) = 1 AND coalesce(t.nhops, 0) = a.size THEN 'trace_id'
+                    WHEN coalesce(gk.ntrace, 0) = 1 AND coalesce(gk.nhops, 0) = a.size THEN 'trace_id'
                     ELSE 'request_id' END AS join_kind,
-               coalesce(gk.request_key, concat('hop:', a.first_file, ':', CAST(a.first_line AS STRING))) AS request_key
-        FROM (SELECT hg.g, count(*) AS size, bool_or(hg.heur) AS heur,
-                     min_by(h.file, h.hop_id) AS first_file, min_by(h.line, h.hop_id) AS first_line
-              FROM t_hg hg JOIN t_h h ON hg.hop_id = h.hop_id GROUP BY hg.g) a
-        LEFT JOIN (SELECT hg.g, count(DISTINCT k.k) AS ntrace, count(DISTINCT k.hop_id) AS nhops
-                   FROM t_keys k JOIN t_hg hg ON k.hop_id = hg.hop_id WHERE k.kind = 'trace_id' GROUP BY hg.g) t
-          ON a.g = t.g
+               coalesce(gk.request_key, concat('hop:', h.file, ':', CAST(h.line AS STRING))) AS request_key
+        FROM (SELECT g, count(*) AS size, bool_or(heur) AS heur, min(hop_id) AS first_hop FROM t_hg GROUP BY g) a
         LEFT JOIN t_gkey gk ON a.g = gk.g
+        LEFT JOIN t_h h ON h.hop_id = a.first_hop
         """,
     )
 

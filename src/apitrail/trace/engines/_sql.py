@@ -61,6 +61,15 @@ class Dialect:
             return f"coalesce({expr} RLIKE {lit(pattern, self)}, false)"
         return f"coalesce(regexp_matches({expr}, {lit(pattern, self)}), false)"
 
+    def struct_min(self, exprs: tuple[str, ...], pick: int) -> str:
+        """Aggregate: member ``pick`` of the row with the smallest (exprs...), compared left to right."""
+        names = [f"f{i}" for i in range(len(exprs))]
+        if self.name == "spark":
+            packed = ", ".join(f"'{n}', {e}" for n, e in zip(names, exprs, strict=True))
+            return f"min(named_struct({packed})).{names[pick]}"
+        packed = ", ".join(f"'{n}': {e}" for n, e in zip(names, exprs, strict=True))
+        return f"min({{{packed}}}).{names[pick]}"
+
     def list_first(self, arr: str) -> str:
         if self.name == "spark":
             return f"element_at({arr}, 1)"
