@@ -244,3 +244,18 @@ def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path
     assert result.reconciled and len(result.files) == 2
     assert hop_rows(store) == hop_rows(expected)
     assert store.execute("SELECT count(*) FROM ingest_runs").fetchone() == (2,)
+
+
+def test_json_only_duckdb_accepts_goes_to_python(tmp_path: Path) -> None:
+    """yyjson (DuckDB) reads trailing commas, INF/nan literals and the first of duplicate keys; Python's json
+    module rejects the first two and keeps the last duplicate. Bytes that are not UTF-8 and lone surrogate
+    escapes become U+FFFD on both paths, never an error."""
+    head = '{"@timestamp":"2024-05-02T09:00:00Z","message":"x"'
+    lines = [head + ',"http.response.status_code":200,}', head + ',"duration":INF}', head + ',"duration":nan}',
+             head + ',"duration":NaN}', head + ',"duration":-Infinity}', head + ',"message":"dup"}',
+             head + ',"detail":"a\\ud800b"}', head + ',"detail":"tab\there"}', head + ',"ok":1}',
+             head + ',"detail":"trailing , ] inside a string"}']
+    path = tmp_path / "app.jsonl"
+    path.write_bytes(("\n".join(lines) + "\n").encode() + (head + ',"detail":"caf\xe9"}\n').encode("latin-1"))
+    got = _same(path, lambda engine: IngestOptions(format_names=((path.name, "backend_json"),), engine=engine))
+    assert got["fast"] >= 1 and len(got["hops"]) + len(got["rejects"]) == len(lines) + 1

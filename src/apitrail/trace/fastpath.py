@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -133,11 +134,15 @@ class FastResult:
 
 def lines_table(data: bytes, first: int = 1) -> pa.Table:
     """Zero-copy split of a file's bytes (or of a block of whole lines, numbered from ``first``) into (n, line)
-    with numpy; the last empty line after a final EOL dropped."""
+    with numpy; the last empty line after a final EOL dropped. Invalid UTF-8 is replaced, never fatal."""
     if not data:
         return pa.table({"n": pa.array([], pa.int64()), "line": pa.array([], pa.string())})
     if not data.endswith(b"\n"):
         data += b"\n"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:  # bytes that are not UTF-8 (a Latin-1 log): U+FFFD, as Python's errors="replace"
+        data = data.decode("utf-8", "replace").encode("utf-8")
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     offsets = np.empty(len(nl) + 1, dtype=np.int64)
@@ -152,16 +157,26 @@ def lines_table(data: bytes, first: int = 1) -> pa.Table:
 _FLAG_CHUNK = 65_536
 
 
+# JSON that DuckDB's reader accepts and Python's json module rejects (a trailing comma, INF/nan literals), or
+# reads differently (NaN, Infinity, surrogate escapes): such a line goes to Python. A match inside a string only
+# costs a slow row.
+_LENIENT_JSON = r",\s*[}\]]|[:\[,]\s*-?(inf|nan)|\\u[dD][89a-fA-F]"
+
+
 def _row_flags(lines: pa.Table, vector: Vector) -> pa.Array:
-    """Per line: True when it must go to Python whatever the SQL says (a secret-shaped substring, or for a regex
-    format a non-ASCII byte: Python's ``\\d``/``\\s`` are Unicode-aware, RE2's are not)."""
+    """Per line: True when it must go to Python whatever the SQL says (a secret-shaped substring; for a regex
+    format a non-ASCII byte: Python's ``\\d``/``\\s`` are Unicode-aware, RE2's are not; for JSON, syntax only
+    DuckDB accepts)."""
     col = lines.column("line").combine_chunks() if lines.num_rows else pa.array([], pa.large_string())
 
+    ignore = "|".join(re.escape(snippet) for snippet in vector.prefilter_ignore)
+    pattern = PREFILTER + "|" + _LENIENT_JSON if vector.kind == "json" else PREFILTER  # PREFILTER starts with (?i)
+
     def scan(part: pa.Array) -> pa.Array:
-        scanned = part
-        for snippet in vector.prefilter_ignore:
-            scanned = pc.replace_substring(scanned, snippet, "")
-        hit = pc.match_substring_regex(scanned, PREFILTER)
+        # the snippets removed in one regex pass (one literal pass each is several times slower on long lines)
+        # (replaced by a neutral "0": removing them could leave a trailing comma that _LENIENT_JSON flags)
+        scanned = pc.replace_substring_regex(part, ignore, "0") if ignore else part
+        hit = pc.match_substring_regex(scanned, pattern)
         if vector.kind == "regex":
             hit = pc.or_(hit, pc.invert(pc.string_is_ascii(part)))
         return hit
@@ -463,7 +478,6 @@ _CLEAN = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-
 _BLANK = f"(l = '' OR (ord(l) NOT BETWEEN 33 AND 126 AND regexp_full_match(l, '{_PY_BLANK}')))"
 # every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
 _LINES = f"(SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines)"
-_JSON_OBJECT = "((l[1] = '{' OR ltrim(l)[1] = '{') AND json_valid(l))"
 _BATCH_ROWS = 16_384
 _LACKS_KEYS = "json object lacks the format's keys"
 _MAX_GROUPS = 16  # distinct relevant key sets compiled separately; the rest share the full vector
@@ -506,15 +520,23 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         rejects: list[tuple[int, str]] = []
         unsettled: list[int] = []
         if vector.kind == "json":
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _ft_x AS
-                SELECT n, bad, CASE WHEN bad IS NULL THEN hash(json_keys(l)) END AS _ksh FROM (
-                SELECT n, l, CASE WHEN {_JSON_OBJECT} THEN NULL WHEN {_BLANK} THEN 'blank' ELSE 'python' END AS bad
-                FROM {_LINES})""")
-            tables.append("_ft_x")
-            selects = _json_group_selects(con, vector, ctx, rejects)
-            # anything but a plain object goes to Python, whose reason is the reference (DuckDB accepts 'INF' as
-            # JSON, Python accepts NaN inside objects)
-            for n, b in con.execute("SELECT n, bad FROM _ft_x WHERE bad IS NOT NULL").fetchall():
+            # one pass parses every line for its key set; the key-set hash then rides along as an Arrow column,
+            # so the group queries below filter on it without parsing the line again
+            keyed = con.sql(f"""SELECT n, CASE WHEN k IS NOT NULL THEN hash(k) END AS _ksh,
+                CASE WHEN k IS NOT NULL THEN NULL WHEN {_BLANK} THEN 'blank' ELSE 'python' END AS bad FROM (
+                SELECT n, l, CASE WHEN l[1] = '{{' OR ltrim(l)[1] = '{{' THEN try(json_keys(l)) END AS k
+                FROM {_LINES})""").to_arrow_table()
+            if not keyed.column("n").equals(flagged.column("n")):  # the scan kept the line order; if not, sort
+                keyed = keyed.sort_by("n")
+            con.unregister("_ft_lines")
+            registered = False
+            flagged = flagged.append_column("_ksh", keyed.column("_ksh"))
+            con.register("_ft_lines", pa.Table.from_batches(flagged.to_batches(max_chunksize=_BATCH_ROWS)))
+            registered = True
+            selects = _json_group_selects(con, vector, ctx, text, rejects, unsettled)
+            # anything but a plain object goes to Python, whose reason is the reference
+            bad = keyed.filter(pc.is_valid(keyed.column("bad")))
+            for n, b in zip(bad.column("n").to_pylist(), bad.column("bad").to_pylist(), strict=True):
                 if b == "blank":
                     rejects.append((int(n), "blank"))
                 else:
@@ -542,28 +564,37 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         raise FastPathError(str(exc).splitlines()[0]) from exc
     finally:
         if registered:
-            con.unregister("_ft_lines")
+            try:
+                con.unregister("_ft_lines")
+            except duckdb.Error:  # an aborted transaction: the caller rolls back, which drops it
+                pass
     rejects.sort()
     unsettled.sort()
     return FastResult(fast, rejects, [(n, text(n)) for n in unsettled],
                       [(n, text(n)) for n, r in rejects if r != "blank"])
 
 
-def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: HopContext,
-                        rejects: list[tuple[int, str]]) -> list[tuple[str, list[str]]]:
+def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: HopContext, text: _LineText,
+                        rejects: list[tuple[int, str]], unsettled: list[int]) -> list[tuple[str, list[str]]]:
     """One SELECT per distinct set of the vector's top-level keys present (most files have one or two): each
-    extracts only the paths its rows can have. Key sets without a required key are rejected here."""
+    extracts only the paths its rows can have. Key sets without a required key are rejected here; key lists
+    with a duplicate go to Python (DuckDB reads the first of duplicate keys, Python the last)."""
     heads = {(f.source if isinstance(f.source, str) else f.source[0]) for f in vector.fields}
     heads |= {(s if isinstance(s, str) else s[0]) for s in vector.slow_if}
     heads |= {key for key, _ in vector.json_objects}
-    firsts = con.execute("SELECT _ksh, min(n) FROM _ft_x WHERE bad IS NULL GROUP BY _ksh").fetchall()
+    firsts = con.execute("SELECT _ksh, min(n) FROM _ft_lines WHERE _ksh IS NOT NULL GROUP BY _ksh").fetchall()
     keysets: dict[int, list[str]] = {}
-    if firsts:
-        by_n = dict(con.execute(f"SELECT n, json_keys(l) FROM {_LINES} WHERE n IN (SELECT unnest(?))",
-                                [[int(n) for _, n in firsts]]).fetchall())
-        keysets = {int(h): list(by_n[n]) for h, n in firsts}
+    if firsts:  # the key list of one line per key set, parsed by DuckDB as the hash was
+        found = con.execute("SELECT json_keys(unnest(?))", [[text(int(n)) for _, n in firsts]]).fetchall()
+        keysets = {int(h): [str(k) for k in row[0]] for (h, _), row in zip(firsts, found, strict=True)}
     groups: dict[frozenset[str], list[int]] = {}
     lacking: list[int] = []
+    duplicated = [h for h, keys in keysets.items() if len(set(keys)) != len(keys)]
+    for h in duplicated:
+        del keysets[h]
+    if duplicated:
+        rows = con.execute(f"SELECT n FROM _ft_lines WHERE _ksh IN ({', '.join(map(str, duplicated))})").fetchall()
+        unsettled.extend(int(n) for (n,) in rows)
     for h, keys in keysets.items():
         if vector.require_any and not any(k in keys for k in vector.require_any):
             lacking.append(h)
@@ -577,7 +608,7 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     for h in lacking:
         gid[h] = -1
     if lacking:
-        rows = con.execute(f"SELECT n FROM _ft_x WHERE _ksh IN ({', '.join(str(h) for h in lacking)})").fetchall()
+        rows = con.execute(f"SELECT n FROM _ft_lines WHERE _ksh IN ({', '.join(str(h) for h in lacking)})").fetchall()
         rejects.extend((int(n), _LACKS_KEYS) for (n,) in rows)
     selects = []
     for i, (present, _) in enumerate(ordered[:_MAX_GROUPS + 1]):
@@ -591,15 +622,13 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
                               slow_if=tuple(s for s in vector.slow_if if keep(s)),
                               json_objects=tuple(o for o in vector.json_objects if o[0] in present))
         hashes = [h for h, g in gid.items() if g == min(i, _MAX_GROUPS)]
-        if len(keysets) == 1 and not lacking:  # one key set in the whole file: every object is in this group
+        if len(keysets) == 1 and not lacking and not duplicated:  # one key set in the file: every object is here
             fp = lit(source_fingerprint(keysets[hashes[0]]))
-            base = f"(SELECT n, l, secretish FROM {_LINES} WHERE {_JSON_OBJECT})"
+            base = f"(SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines WHERE _ksh IS NOT NULL)"
         else:
             fp = ("CASE _ksh " + " ".join(f"WHEN {h} THEN {lit(source_fingerprint(keysets[h]))}" for h in hashes)
                   + " END")
-            # the key-set hash again, on the parallel Arrow scan (cheaper than joining a one-row-group temp table)
-            base = (f"(SELECT n, l, secretish, _ksh FROM (SELECT n, l, secretish, CASE WHEN {_JSON_OBJECT} THEN "
-                    f"hash(json_keys(l)) END AS _ksh FROM {_LINES}) "
+            base = (f"(SELECT n, {_CLEAN} AS l, secretish, _ksh FROM _ft_lines "
                     f"WHERE _ksh IN ({', '.join(str(h) for h in hashes)}))")
         selects.append(_group_select(reduced, ctx, base, fp))
     return selects

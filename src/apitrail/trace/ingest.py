@@ -260,7 +260,19 @@ def _parse_lines(fmt: LogFormat, fopts: FormatOptions, ctx: HopContext, numbered
         if collect_leaks:
             for lk in found:
                 leaks.append((n, lk.field, lk.kind, fingerprint(lk.secret(_raw_value(rec, lk.field)))))
-    return ChunkResult(pa.Table.from_pylist(rows, schema=HOP_SCHEMA), rejects, leaks, headers, blank)
+    try:
+        table = pa.Table.from_pylist(rows, schema=HOP_SCHEMA)
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape ("\ud800"): U+FFFD, as for invalid bytes
+        table = pa.Table.from_pylist([{k: _valid_text(v) for k, v in row.items()} for row in rows], schema=HOP_SCHEMA)
+    return ChunkResult(table, rejects, leaks, headers, blank)
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 def _raw_value(rec: dict[str, Any], key: str) -> str:
