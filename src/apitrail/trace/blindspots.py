@@ -88,6 +88,19 @@ class BlindSpotReport:
     trace_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def has(name: str) -> str:
+    """The ``t_h`` column that says whether a hop logged the canonical field ``name``."""
+    return "has_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def presence_columns(d: Dialect) -> tuple[str, ...]:
+    """Presence flags over the source hop row (identity fields, coverage fields, a failed trace header): the
+    blind spots only ask whether a field is there, so the work tables carry a flag, not the value."""
+    cols = [f"{_present(d.q(n), n, d)} AS {has(n)}" for n in COVERAGE_FIELDS]
+    cols.append(f"{d.q('trace.invalid_reason')} IS NOT NULL AS {has('trace.invalid_reason')}")
+    return tuple(cols)
+
+
 def _present(expr: str, name: str, d: Dialect) -> str:
     if name in LIST_FIELDS:
         return f"({d.list_len(expr)} > 0)"
@@ -128,15 +141,15 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
         GROUP BY g
         """,
     )
-    run.create("t_filetrace", "SELECT file, count(tk) AS n FROM t_hc GROUP BY file")
+    run.create("t_filetrace", "SELECT fidx, count(tk) AS n FROM t_hc GROUP BY fidx")
     parts: list[str] = [
         """SELECT c.g, 'propagation_break' AS spot FROM t_hc c
             JOIN t_gtrace gt ON c.g = gt.g
-            JOIN t_filetrace ft ON c.file = ft.file
+            JOIN t_filetrace ft ON c.fidx = ft.fidx
             WHERE c.depth > gt.first_depth
               AND ((c.tk IS NOT NULL AND c.tk <> gt.main_tid)
                    OR (c.tk IS NULL AND ft.n > 0))""",
-        f"SELECT g, 'invalid_traceparent' AS spot FROM t_hc WHERE {q('trace.invalid_reason')} IS NOT NULL",
+        f"SELECT g, 'invalid_traceparent' AS spot FROM t_hc WHERE {has('trace.invalid_reason')}",
     ]
     if has_gateway:
         parts.append(
@@ -160,7 +173,7 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
     # missing identity: per group, the first depth where each identity field is present; then the deeper hops
     # of the identity layers that lack it (one pass over the hops for all fields)
     layers = in_list(IDENTITY_LAYERS, d)
-    pres = {name: _present(f"c.{q(name)}", name, d) for name in IDENTITY_FIELDS}
+    pres = {name: f"c.{has(name)}" for name in IDENTITY_FIELDS}
     fds = ", ".join(f"min(CASE WHEN {p} THEN c.depth END) AS fd_{i}" for i, p in enumerate(pres.values()))
     run.create(
         "t_idfd",
@@ -212,7 +225,7 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
         run.drop(t)
 
     cov_cols = ", ".join(
-        f"avg(CASE WHEN {_present(q(n), n, d)} THEN 1.0 ELSE 0.0 END) AS {q(n)}"
+        f"avg(CASE WHEN {has(n)} THEN 1.0 ELSE 0.0 END) AS {q(n)}"
         for n in COVERAGE_FIELDS
     )
     for row in run.rows(f"SELECT layer, count(*) AS hops, {cov_cols} FROM t_h GROUP BY layer ORDER BY layer"):
@@ -232,7 +245,8 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
     # which BY_DESIGN products are present, over the few distinct (product, format) pairs
     seen = ", ".join(f"max(CASE WHEN {product_sql(products, d)} THEN 1 ELSE 0 END) AS p_{i}"
                      for i, (products, _note) in enumerate(BY_DESIGN))
-    present = run.rows(f"SELECT {seen} FROM (SELECT DISTINCT {q('hop.product')}, {q('source.format')} FROM t_h) x")
+    present = run.rows(f"SELECT {seen} FROM "
+                       f"(SELECT DISTINCT product AS {q('hop.product')}, {q('source.format')} FROM t_h) x")
     for i, (_products, note) in enumerate(BY_DESIGN):
         if present and present[0][f"p_{i}"]:
             report.notes.append(note)

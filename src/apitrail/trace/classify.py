@@ -265,16 +265,17 @@ AUTH_CLASSES = ("authn", "authz", "token_exchange")
 TOKEN_TAGS = ("audience", "scope")
 
 
-def field_expr(ref: str, d: Dialect, raw: Any = None) -> str:
+def field_expr(ref: str, d: Dialect, raw: Any = None, col: Any = None) -> str:
     """SQL for a field reference: canonical name, ``raw:<Key>``, or alternatives ``a|b``; always a string.
 
-    ``raw`` optionally maps a ``raw.unmapped`` key to SQL (DuckDB extracts all keys in one JSON parse)."""
+    ``raw`` optionally maps a ``raw.unmapped`` key to SQL (DuckDB extracts all keys in one JSON parse), and
+    ``col`` a canonical column (DuckDB packs the signal inputs of error hops in one list)."""
     parts = []
     for alt in ref.split("|"):
         if alt.startswith("raw:"):
             parts.append(raw(alt[4:]) if raw is not None else d.json_str(d.q("raw.unmapped"), alt[4:]))
         else:
-            parts.append(f"CAST({d.q(alt)} AS STRING)")
+            parts.append(col(alt) if col is not None else f"CAST({d.q(alt)} AS STRING)")
     inner = parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
     # Empty strings and "-" are how logs spell "absent".
     return f"(CASE WHEN trim({inner}) IN ('', '-') THEN NULL ELSE {inner} END)"
@@ -359,15 +360,20 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
     self_sig = by_idx(lambda s: "true" if s.self_produced else "false", "false")
     hop_self = f"CASE WHEN layer = 'backend' THEN true WHEN relays THEN false ELSE {self_sig} END"
     second = f"{sig} AS sig, {cls} AS hop_class, {reason} AS hop_reason, {tag} AS tag, {hop_self} AS hop_self"
+    canon = signal_columns(signals)
     raw_keys: dict[str, int] = {}
 
     def raw(key: str) -> str:
-        return f"_rx[{raw_keys.setdefault(key, len(raw_keys) + 1)}]"
+        return f"_rx[{len(canon) + raw_keys.setdefault(key, len(raw_keys) + 1)}]"
+
+    def col(name: str) -> str:
+        return f"_rx[{canon.index(name) + 1}]"
 
     if d.name == "duckdb":
-        # NOTE: one JSON parse per row for every raw key (json_extract_string with a list of paths), instead
-        # of one parse per key; the pipeline provides _rx (see raw_extract_sql).
-        pre = ", ".join([*(f"{field_expr(ref, d, raw)} AS {alias}" for ref, alias in fields.items()),
+        # NOTE: one list per error hop holds every signal input: the canonical columns, then every raw key,
+        # from one JSON parse per row (json_extract_string with a list of paths) instead of one parse per key;
+        # the pipeline provides _rx (see raw_extract_sql). A null list costs a hop without an error nothing.
+        pre = ", ".join([*(f"{field_expr(ref, d, raw, col)} AS {alias}" for ref, alias in fields.items()),
                          *(f"{product_sql(p, d)} AS {alias}" for p, alias in families.items())])
         pre += f" /*rx:{json.dumps(list(raw_keys))}*/"
     else:
@@ -412,7 +418,9 @@ def raw_extract_sql(d: Dialect) -> str | None:
     from apitrail.trace.correlate import is_err_sql
 
     paths = [lit(f'$."{k}"', d) for k in _raw_keys(d)]
-    return f"CASE WHEN {is_err_sql(d)} THEN json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}]) END AS _rx"
+    cols = [f"CAST({d.q(c)} AS VARCHAR)" for c in signal_columns()]
+    return (f"CASE WHEN {is_err_sql(d)} THEN list_concat([{', '.join(cols)}], "
+            f"json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}])) END AS _rx")
 
 
 def hop_columns(d: Dialect) -> tuple[str, ...]:
@@ -428,9 +436,14 @@ def hop_columns(d: Dialect) -> tuple[str, ...]:
     err = is_err_sql(d)
     raw = q("raw.unmapped")
     jwt_meta = d.regex(raw, 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
-    cols = [f"CASE WHEN {err} THEN {q(c)} END AS {q(c)}" for c in signal_columns() if c not in KEEP_COLUMNS]
-    cols.append("_rx" if d.name == "duckdb" else f"CASE WHEN {err} THEN {raw} END AS {raw}")
+    if d.name == "duckdb":
+        cols = ["_rx"]
+    else:
+        cols = [f"CASE WHEN {err} THEN {q(c)} END AS {q(c)}" for c in signal_columns() if c not in KEEP_COLUMNS]
+        cols.append(f"CASE WHEN {err} THEN {raw} END AS {raw}")
     cols.append(f"(CASE WHEN instr(coalesce({raw}, ''), 'jwt_authn') > 0 THEN {jwt_meta} ELSE false END) AS jwt_meta")
+    token = ", ".join(q(c) for c in ("token.fingerprint", "token.issuer", "token.subject_fp", "token.client_id"))
+    cols.append(f"coalesce({token}) IS NOT NULL AS token_seen")
     return tuple(cols)
 
 
@@ -447,13 +460,13 @@ def classify(run: Runner) -> None:
     # answer with an error (it passed the request on). Envoy's jwt_authn issuer in dynamic metadata counts.
     token_ok = (
         f"(lower(coalesce(h.{q('authn.result')}, '')) = 'success' OR "
-        f"((coalesce(h.{q('token.fingerprint')}, h.{q('token.issuer')}, h.{q('token.subject_fp')}, "
-        f"h.{q('token.client_id')}) IS NOT NULL OR h.jwt_meta) "
+        f"((h.token_seen OR h.jwt_meta) "
         f"AND lower(coalesce(h.{q('authn.result')}, '')) <> 'failure' AND NOT (h.is_err AND coalesce(s.hop_self, false))))"
     )
     pre, first, second = hop_class_select(d)
     # Each stage is its own (small) table: Spark compiles each stage to Java, and the code must stay small.
-    run.create("t_sig0", f"SELECT hop_id, status, layer, {pre} FROM t_h WHERE is_err")
+    run.create("t_sig0", f"SELECT hop_id, status, layer, {pre} FROM "
+                         f"(SELECT h.*, h.product AS {q('hop.product')} FROM t_h h WHERE h.is_err) x")
     run.create("t_sig1", f"SELECT x.*, {first} FROM t_sig0 x")
     run.create("t_sig", f"SELECT hop_id, {second} FROM t_sig1 x")
     run.drop("t_sig0")
@@ -466,15 +479,18 @@ def classify(run: Runner) -> None:
         FROM t_hg
         """,
     )
-    cols = ", ".join(f"h.{c}" for c in HC_COLUMNS)
-    canon = ", ".join(f"h.{q(c)}" for c in HC_CANONICAL)
+    from apitrail.trace.blindspots import IDENTITY_FIELDS, has
+
+    cols = ", ".join([*(f"h.{c}" for c in HC_COLUMNS), *(f"h.{q(c)}" for c in HC_CANONICAL),
+                      *(f"h.{has(c)}" for c in (*IDENTITY_FIELDS, "trace.invalid_reason"))])
     run.create(
         "t_hc",
         f"""
-        SELECT h.hop_id, x.g, x.heur, x.depth, {cols}, {canon}, t.k AS tk,
+        SELECT h.hop_id, x.g, x.heur, x.depth, fl.file, {cols}, t.k AS tk,
                s.sig, coalesce(s.hop_class, 'none') AS hop_class, s.hop_reason, coalesce(s.tag, '') AS tag,
                coalesce(s.hop_self, false) AS hop_self, {token_ok} AS token_ok
         FROM t_h h JOIN t_hd x ON h.hop_id = x.hop_id
+        LEFT JOIN t_files fl ON h.fidx = fl.fidx
         LEFT JOIN t_sig s ON h.hop_id = s.hop_id
         LEFT JOIN (SELECT hop_id, k FROM t_keys WHERE kind = 'trace_id') t ON h.hop_id = t.hop_id
         """,
@@ -539,16 +555,13 @@ def classify(run: Runner) -> None:
         run.drop(t)
 
 
-HC_COLUMNS: tuple[str, ...] = ("file", "line", "layer", "product", "direction", "instance", "status", "is_err", "ts",
+HC_COLUMNS: tuple[str, ...] = ("fidx", "line", "layer", "product", "direction", "instance", "status", "is_err", "ts",
                                "method", "path", "client", "tsrc")
 """Short ``t_h`` columns carried into ``t_hc`` (trace output, classification, blind spots)."""
 
-HC_CANONICAL: tuple[str, ...] = (
-    "trace.invalid_reason", "schema.source_fingerprint", "tls.forwarded_by", "network.peer.address",
-    "token.issuer", "token.audience", "token.subject_fp", "token.client_id", "token.scope", "enduser.id_fp",
-    "workload.id", "tls.client.subject",
-)
-"""Canonical ``t_h`` columns the blind spots read per group (identity coverage reads ``t_h``)."""
+HC_CANONICAL: tuple[str, ...] = ("schema.source_fingerprint", "tls.forwarded_by", "network.peer.address")
+"""Canonical ``t_h`` columns the blind spots read per group, besides the identity presence flags (identity
+coverage reads ``t_h``)."""
 
 
 __all__ = ["AUTH_CLASSES", "RELAY", "SIGNALS", "Signal", "classify", "cond_sql", "field_expr", "hop_class_select",

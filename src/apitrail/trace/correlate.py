@@ -95,12 +95,10 @@ def _present_key(expr: str) -> str:
 
 
 KEEP_COLUMNS: tuple[str, ...] = (
-    "hop.product", "source.format", "trace.source", "trace.invalid_reason", "schema.source_fingerprint",
-    "tls.forwarded_by", "network.peer.address", "authn.result", "authz.decision", "token.fingerprint", "token.issuer",
-    "token.audience", "token.subject_fp", "token.client_id", "token.scope", "enduser.id_fp", "workload.id",
-    "tls.client.subject", "tls.client.hash.sha256", "trace.id", "http.request.id",
+    "source.format", "schema.source_fingerprint", "tls.forwarded_by", "network.peer.address", "authn.result",
 )
-"""Canonical columns carried into the work tables (the rest, notably ``raw.unmapped``, is read once)."""
+"""Canonical columns carried into the work tables as they are; the identity fields are carried as presence flags
+(``blindspots.presence_columns``) and the rest, notably ``raw.unmapped``, is read once."""
 
 LINE_SPAN = 1 << 32
 """``hop_id`` is ``file rank * LINE_SPAN + line``: ordered like (file, line) without sorting the hops."""
@@ -151,7 +149,9 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
         """,
     )
     bad = run.scalar(f"SELECT count(*) FROM t_files WHERE file IS NULL OR nulls > 0 OR lo < 0 OR hi >= {LINE_SPAN}")
-    keep = ", ".join(f"s.{q(c)}" for c in KEEP_COLUMNS)
+    from apitrail.trace.blindspots import presence_columns
+
+    keep = ", ".join([*(f"s.{q(c)}" for c in KEEP_COLUMNS), *presence_columns(d)])
     xcols, vals = _extra_key_values(d)
     xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(v)} THEN {_norm_key(v)} END AS xk_{i}"
              for i, ((p, _path, _kind), v) in enumerate(zip(EXTRA_KEYS, vals, strict=True))]
@@ -162,7 +162,7 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
     def select(hop_id: str, src: str) -> str:
         return f"""
         SELECT {hop_id} AS hop_id, {keep}{more},
-               {q('source.file')} AS file, {q('source.line')} AS line,
+               f.fidx, {q('source.line')} AS line,
                coalesce({q('hop.layer')}, 'backend') AS layer,
                coalesce({q('hop.product')}, '') AS product,
                {q('hop.direction')} AS direction,
@@ -194,7 +194,7 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
         bad = run.scalar("SELECT count(*) FROM (SELECT hop_id FROM t_h GROUP BY hop_id HAVING count(*) > 1) x")
     if bad:  # (file, line) does not identify a hop: number the hops in (file, line) order instead
         run.create("t_h", select(f"row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')})",
-                                 f"({inner}) s"))
+                                 f"({inner}) s LEFT JOIN t_files f ON s.{q('source.file')} = f.file"))
     return int(run.scalar("SELECT count(*) FROM t_h"))
 
 
@@ -477,10 +477,11 @@ def _group_table(run: Runner) -> None:
                     WHEN a.heur THEN 'heuristic'
                     WHEN coalesce(gk.ntrace, 0) = 1 AND coalesce(gk.nhops, 0) = a.size THEN 'trace_id'
                     ELSE 'request_id' END AS join_kind,
-               coalesce(gk.request_key, concat('hop:', h.file, ':', CAST(h.line AS STRING))) AS request_key
+               coalesce(gk.request_key, concat('hop:', f.file, ':', CAST(h.line AS STRING))) AS request_key
         FROM (SELECT g, count(*) AS size, bool_or(heur) AS heur, min(hop_id) AS first_hop FROM t_hg GROUP BY g) a
         LEFT JOIN t_gkey gk ON a.g = gk.g
         LEFT JOIN t_h h ON h.hop_id = a.first_hop
+        LEFT JOIN t_files f ON h.fidx = f.fidx
         """,
     )
 
