@@ -473,30 +473,27 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
             f"{finals} FROM ({body})", list(col))
 
 
-_CLEAN = "CASE WHEN suffix(line, chr(13) || chr(10)) THEN line[:-3] ELSE line[:-2] END"
 # a blank line starts with whitespace (or is empty): the regex runs only on those
 _BLANK = f"(l = '' OR (ord(l) NOT BETWEEN 33 AND 126 AND regexp_full_match(l, '{_PY_BLANK}')))"
-# every arrow line ends with "\n" (lines_table); slicing is ~5x cheaper than rtrim in DuckDB
-_LINES = f"(SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines)"
+_LINES = "(SELECT n, line AS l, secretish FROM _ft_lines)"
 _BATCH_ROWS = 16_384
 _LACKS_KEYS = "json object lacks the format's keys"
 _MAX_GROUPS = 16  # distinct relevant key sets compiled separately; the rest share the full vector
 
 
 class _LineText:
-    """The text of a line by number, as the SQL's ``l`` (one trailing EOL removed): the few rows SQL does not
-    settle are read back from the Arrow table rather than carried through the query."""
+    """The text of lines by number, as the SQL's ``l`` (trailing EOL characters removed): the few rows SQL does
+    not settle are read back from the Arrow table rather than carried through the query."""
 
     def __init__(self, lines: pa.Table) -> None:
         self.first = int(lines.column("n")[0].as_py()) if lines.num_rows else 1
         self.column = lines.column("line")
-        self.values: list[str] | None = None
 
-    def __call__(self, n: int) -> str:
-        if self.values is None:
-            self.values = self.column.to_pylist()
-        text = self.values[n - self.first]
-        return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    def __call__(self, numbers: list[int]) -> list[str]:
+        if not numbers:
+            return []
+        taken = self.column.take(pa.array(np.asarray(numbers, dtype=np.int64) - self.first))
+        return [str(t).rstrip("\r\n") for t in taken.to_pylist()]
 
 
 def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: HopContext) -> FastResult:
@@ -508,7 +505,9 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
         return FastResult(0, [], [(int(n), str(ln)) for n, ln in zip(lines.column("n").to_pylist(),
                                                                       lines.column("line").to_pylist(), strict=True)])
     text = _LineText(lines)
-    flagged = lines.append_column("secretish", _row_flags(lines, vector))
+    # the line without its EOL, as Python's rstrip("\r\n") (an offsets-only Arrow kernel: slicing in SQL costs more)
+    trimmed = pc.ascii_rtrim(lines.column("line"), characters="\r\n")
+    flagged = pa.table({"n": lines.column("n"), "line": trimmed, "secretish": _row_flags(lines, vector)})
     tables: list[str] = []
     registered = False
     try:
@@ -570,8 +569,9 @@ def run(con: duckdb.DuckDBPyConnection, lines: pa.Table, vector: Vector, ctx: Ho
                 pass
     rejects.sort()
     unsettled.sort()
-    return FastResult(fast, rejects, [(n, text(n)) for n in unsettled],
-                      [(n, text(n)) for n, r in rejects if r != "blank"])
+    rejected = [n for n, r in rejects if r != "blank"]
+    return FastResult(fast, rejects, list(zip(unsettled, text(unsettled), strict=True)),
+                      list(zip(rejected, text(rejected), strict=True)))
 
 
 def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: HopContext, text: _LineText,
@@ -585,7 +585,7 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
     firsts = con.execute("SELECT _ksh, min(n) FROM _ft_lines WHERE _ksh IS NOT NULL GROUP BY _ksh").fetchall()
     keysets: dict[int, list[str]] = {}
     if firsts:  # the key list of one line per key set, parsed by DuckDB as the hash was
-        found = con.execute("SELECT json_keys(unnest(?))", [[text(int(n)) for _, n in firsts]]).fetchall()
+        found = con.execute("SELECT json_keys(unnest(?))", [text([int(n) for _, n in firsts])]).fetchall()
         keysets = {int(h): [str(k) for k in row[0]] for (h, _), row in zip(firsts, found, strict=True)}
     groups: dict[frozenset[str], list[int]] = {}
     lacking: list[int] = []
@@ -624,11 +624,11 @@ def _json_group_selects(con: duckdb.DuckDBPyConnection, vector: Vector, ctx: Hop
         hashes = [h for h, g in gid.items() if g == min(i, _MAX_GROUPS)]
         if len(keysets) == 1 and not lacking and not duplicated:  # one key set in the file: every object is here
             fp = lit(source_fingerprint(keysets[hashes[0]]))
-            base = f"(SELECT n, {_CLEAN} AS l, secretish FROM _ft_lines WHERE _ksh IS NOT NULL)"
+            base = "(SELECT n, line AS l, secretish FROM _ft_lines WHERE _ksh IS NOT NULL)"
         else:
             fp = ("CASE _ksh " + " ".join(f"WHEN {h} THEN {lit(source_fingerprint(keysets[h]))}" for h in hashes)
                   + " END")
-            base = (f"(SELECT n, {_CLEAN} AS l, secretish, _ksh FROM _ft_lines "
+            base = (f"(SELECT n, line AS l, secretish, _ksh FROM _ft_lines "
                     f"WHERE _ksh IN ({', '.join(str(h) for h in hashes)}))")
         selects.append(_group_select(reduced, ctx, base, fp))
     return selects
