@@ -179,3 +179,14 @@ def test_repeated_source_lines_still_give_distinct_hops() -> None:
     load_hops(con, hops)
     recs = analyze_connection(con).requests
     assert sorted(len(r["hops"]) for r in recs) == [1, 2]
+
+
+def test_every_placeholder_spelling_is_split_off() -> None:
+    """Each placeholder (any case, padded with spaces) and all-zero/dash ids never join; a real id still does."""
+    from apitrail.trace.correlate import PLACEHOLDERS
+
+    values = [v for p in PLACEHOLDERS for v in (p, f"  {p.upper()} ")] + ["0000-0000", "::--", "00000000000000000000"]
+    hops = [hop("backend", i / 2, **{"http.request.id": v, "trace.id": v}) for i, v in enumerate(values)]
+    hops += [hop("proxy", 40.0, **{"http.request.id": " Real-ID-1234 "}), hop("backend", 41.0, **{"trace.id": "real-id-1234"})]
+    got = run(hops)
+    assert sorted(len(r["hops"]) for r in got) == [1] * len(values) + [2]

@@ -77,21 +77,21 @@ class CorrelationStats:
 
 def _valid_key(expr: str) -> str:
     """SQL predicate: the expression is a usable join key (not null, not a placeholder, not all zeros)."""
-    return (
-        f"({expr} IS NOT NULL AND lower(trim({expr})) NOT IN {in_list(PLACEHOLDERS)} "
-        f"AND replace(replace(replace(trim({expr}), '0', ''), '-', ''), ':', '') <> '' AND length(trim({expr})) >= 4)"
-    )
+    return _valid_trimmed(f"trim({expr})", f"lower(trim({expr}))")
 
 
-def _norm_key(expr: str) -> str:
-    """Lower-case, trimmed; a ``Cf-Ray`` value ``<RayID>-<colo>`` is cut back to the RayID."""
-    e = f"lower(trim({expr}))"
+def _valid_trimmed(t: str, low: str) -> str:
+    """:func:`_valid_key` over the trimmed value ``t`` and its lower-case ``low``. Placeholders shorter than the
+    4 characters a key needs are excluded by the length test already; the others are compared one by one
+    (a short chain of comparisons, not an IN list, which DuckDB plans as a join)."""
+    long_ones = " AND ".join(f"{low} <> {lit(p)}" for p in PLACEHOLDERS if len(p) >= 4)
+    return (f"({t} IS NOT NULL AND length({t}) >= 4 AND {long_ones} "
+            f"AND replace(replace(replace({t}, '0', ''), '-', ''), ':', '') <> '')")
+
+
+def _norm_lower(e: str) -> str:
+    """The key of a lower-cased, trimmed value: a ``Cf-Ray`` value ``<RayID>-<colo>`` is cut back to the RayID."""
     return f"(CASE WHEN length({e}) = 20 AND substr({e}, 17, 1) = '-' THEN substr({e}, 1, 16) ELSE {e} END)"
-
-
-def _present_key(expr: str) -> str:
-    """SQL predicate: a value is present but is a placeholder (counted, reported as split off)."""
-    return f"({expr} IS NOT NULL AND NOT {_valid_key(expr)})"
 
 
 KEEP_COLUMNS: tuple[str, ...] = (
@@ -122,7 +122,7 @@ def _extra_key_values(d: Any) -> tuple[str, list[str]]:
     for p, path, _kind in EXTRA_KEYS:
         paths = families.setdefault(p, [])
         paths.append(path)
-        vals.append(f"s._xk{list(families).index(p)}[{len(paths)}]")
+        vals.append(f"_xk{list(families).index(p)}[{len(paths)}]")
     cols = ""
     for i, (p, paths) in enumerate(families.items()):
         lits = ", ".join(lit("$" + "".join(f'."{k}"' for k in path), d) for path in paths)
@@ -153,11 +153,22 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
 
     keep = ", ".join([*(f"s.{q(c)}" for c in KEEP_COLUMNS), *presence_columns(d)])
     xcols, vals = _extra_key_values(d)
-    xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {_valid_key(v)} THEN {_norm_key(v)} END AS xk_{i}"
-             for i, ((p, _path, _kind), v) in enumerate(zip(EXTRA_KEYS, vals, strict=True))]
+    keysrc = {"tid": q("trace.id"), "rid": q("http.request.id"), "eid": q("edge.request_id"),
+              "mid": q("messaging.message.id"), **{f"xk_{i}": v for i, v in enumerate(vals)}}
+    trimmed = "".join(f", trim({v}) AS _t_{n}, lower(trim({v})) AS _l_{n}" for n, v in keysrc.items())
+
+    def valid(n: str) -> str:
+        return _valid_trimmed(f"_t_{n}", f"_l_{n}")
+
+    def placeholder(n: str) -> str:
+        return f"CASE WHEN _t_{n} IS NOT NULL AND NOT {valid(n)} THEN 1 ELSE 0 END"
+
+    xkeys = [f"CASE WHEN {product_sql_lazy(p, d)} AND {valid(f'xk_{i}')} THEN {_norm_lower(f'_l_xk_{i}')} END AS xk_{i}"
+             for i, (p, _path, _kind) in enumerate(EXTRA_KEYS)]
     more = "".join(f", {e}" for e in (*xkeys, *extra))
     rank_case = " ".join(f"WHEN {in_list([k], d)} THEN {v}" for k, v in LAYER_RANK.items())
-    inner = f"SELECT *{xcols}{', ' + pre_source if pre_source else ''} FROM {source}"
+    inner = (f"SELECT *{trimmed} FROM "
+             f"(SELECT *{xcols}{', ' + pre_source if pre_source else ''} FROM {source}) s0")
 
     def select(hop_id: str, src: str) -> str:
         return f"""
@@ -177,14 +188,12 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
                {q('url.path')} AS path,
                {q('client.address')} AS client,
                {q('http.request.header.x-forwarded-for')} AS xff,
-               CASE WHEN {_valid_key(q('trace.id'))} THEN lower(trim({q('trace.id')})) END AS tid,
+               CASE WHEN {valid('tid')} THEN _l_tid END AS tid,
                {q('trace.source')} AS tsrc,
-               CASE WHEN {_valid_key(q('http.request.id'))} THEN {_norm_key(q('http.request.id'))} END AS rid,
-               CASE WHEN {_valid_key(q('edge.request_id'))} THEN {_norm_key(q('edge.request_id'))} END AS eid,
-               CASE WHEN {_valid_key(q('messaging.message.id'))} THEN {_norm_key(q('messaging.message.id'))} END AS mid,
-               (CASE WHEN {_present_key(q('trace.id'))} THEN 1 ELSE 0 END
-                + CASE WHEN {_present_key(q('http.request.id'))} THEN 1 ELSE 0 END
-                + CASE WHEN {_present_key(q('edge.request_id'))} THEN 1 ELSE 0 END) AS placeholder_keys
+               CASE WHEN {valid('rid')} THEN {_norm_lower('_l_rid')} END AS rid,
+               CASE WHEN {valid('eid')} THEN {_norm_lower('_l_eid')} END AS eid,
+               CASE WHEN {valid('mid')} THEN {_norm_lower('_l_mid')} END AS mid,
+               ({placeholder('tid')} + {placeholder('rid')} + {placeholder('eid')}) AS placeholder_keys
         FROM {src}
         """
 
