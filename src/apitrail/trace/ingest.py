@@ -12,7 +12,6 @@ import fnmatch
 import gzip
 import io
 import itertools
-import multiprocessing
 import os
 import sys
 import time
@@ -41,6 +40,8 @@ CHUNK_LINES = 20_000
 # lines the SQL fast path leaves to Python are the costly ones (a secret to redact: ~0.3 ms each), so a few
 # thousand already pay for the pool
 POOL_MIN_LINES = 2_000
+# inputs from this size on start the worker pool before parsing (see _worker_pool)
+PREFORK_BYTES = 16 << 20
 DETECT_LINES = 20
 DETECT_BYTES = 256 * 1024
 # a file is read and parsed in blocks of whole lines of about this size: memory stays bounded whatever its size
@@ -327,6 +328,8 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
     sizes = {f: f.stat().st_size for f in files}
     prog = _progress(options.progress and sum(sizes.values()) > 20_000_000, len(files))
     pools = _PoolHolder(None)
+    if sum(sizes.values()) >= PREFORK_BYTES and (options.workers or os.cpu_count() or 1) > 1:
+        pools.pool = _worker_pool(options)
     # files whose SQL failed: the run starts over and parses them in Python (the reference)
     python_only: dict[str, str] = {}
     try:
@@ -505,15 +508,17 @@ def _unknown_block(block: bytes, fr: FileResult, ctx: HopContext, store: Store, 
     fr.leaks += len(found)
 
 
+def _warm(_: int) -> int:
+    return os.getpid()
+
+
 def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
-    """Workers forked from a small, thread-free server process (not from this one, which holds DuckDB's threads
-    and buffers: a fork would inherit both)."""
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" not in methods:
-        return ProcessPoolExecutor(max_workers=options.workers or os.cpu_count())
-    mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["apitrail.trace.ingest"])
-    return ProcessPoolExecutor(max_workers=options.workers or os.cpu_count(), mp_context=mp)
+    """The pool for the rows Python parses, its workers forked at once: called before the store grows, a fork
+    copies a small process (a worker started later would inherit DuckDB's buffers, and count them in its RSS)."""
+    workers = options.workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(max_workers=workers)
+    list(pool.map(_warm, range(workers)))
+    return pool
 
 
 def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
