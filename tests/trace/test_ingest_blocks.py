@@ -84,3 +84,14 @@ def test_truncated_gzip_keeps_the_lines_before_the_damage(tmp_path: Path) -> Non
     out = runner.invoke(app, ["trace", "ingest", str(cut), "--format-name", "*=nginx"])
     assert out.exit_code == 0 and "read stopped after line" in out.output
     assert runner.invoke(app, ["trace", "ingest", str(cut), "--format-name", "*=nginx", "--strict"]).exit_code == 3
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None:
+    src = FIXTURES / "kong" / "logsamples.jsonl"
+    plain, marked = tmp_path / "plain.jsonl", tmp_path / "marked.jsonl"
+    plain.write_bytes(src.read_bytes())
+    marked.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    a, ra = _ingest([plain])
+    b, rb = _ingest([marked])
+    assert rb.files[0].format == "kong" and rb.files[0].rejects == ra.files[0].rejects == 0
+    assert _snapshot(a)[0] == _snapshot(b)[0]

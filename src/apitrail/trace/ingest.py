@@ -47,6 +47,7 @@ DETECT_BYTES = 256 * 1024
 # a file is read and parsed in blocks of whole lines of about this size: memory stays bounded whatever its size
 BLOCK_BYTES = 64 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,7 @@ def _store_leaks(store: Store, file: str, leaks: list[tuple[int, str, str, str]]
 
 class _Blocks:
     """A file's bytes as blocks of whole lines (at most about ``block_bytes`` each), gunzipped when the file is
-    gzip (CDN and load-balancer logs are delivered so). A stream that ends early (a truncated or corrupt gzip)
+    gzip (CDN and load-balancer logs are delivered so), without a leading UTF-8 byte-order mark. A stream that ends early (a truncated or corrupt gzip)
     stops the blocks after the lines read so far and leaves its reason in ``error``."""
 
     def __init__(self, path: Path, block_bytes: int) -> None:
@@ -427,6 +428,7 @@ class _Blocks:
             raw.seek(0)
             stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw
             carry = b""
+            first = True
             while True:
                 try:
                     chunk = stream.read(self.block_bytes)
@@ -438,6 +440,9 @@ class _Blocks:
                     raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
                 if not chunk:
                     break
+                if first and chunk.startswith(UTF8_BOM):  # exports from Windows tools start with one
+                    chunk = chunk[len(UTF8_BOM):]
+                first = False
                 data = carry + chunk if carry else chunk
                 cut = data.rfind(b"\n") + 1
                 carry = data[cut:]
