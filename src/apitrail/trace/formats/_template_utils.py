@@ -441,6 +441,9 @@ def applier_fields(names: Sequence[str], appliers: Sequence[Applier | None]) -> 
             fields.append(VField("url.path", name, "target_path"))
         elif cast == "direction":
             fields.append(VField("hop.direction", name, "direction"))
+        elif getattr(apply, "_jwt_claim", None) == "iss":  # other claims need Python's token mapping
+            fields.append(VField("token.issuer", name, "claim_text"))
+            fields.append(VField("token.type", name, "claim_jwt"))
         else:
             slow.append(name)
     return fields, slow

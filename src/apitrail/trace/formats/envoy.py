@@ -195,6 +195,7 @@ def _jwt_claim(claim: str) -> Applier:
         if isinstance(claims, dict):
             claims[claim] = parsed
 
+    apply._jwt_claim = claim  # type: ignore[attr-defined]  # the fast path maps the issuer itself
     return apply
 
 

@@ -74,6 +74,10 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
         return text.replace("\t", " ") if _W3C_DATETIME.fullmatch(text) else None
     if cast == "direction":
         return "outbound" if text.startswith("outbound|") else "inbound" if text.startswith("inbound|") else None
+    if cast == "claim_text":  # one JWT claim logged bare (Envoy jwt_authn metadata); JSON-shaped: not here
+        return None if text[:1] in '[{"' or text.isdigit() else text
+    if cast == "claim_jwt":  # a logged claim makes the hop's token a JWT
+        return "jwt"
     if cast in ("reqline_method", "reqline_path", "target_path"):
         rec: dict[str, object] = {}
         if cast == "target_path":
@@ -161,6 +165,11 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = (),
     if cast == "w3c_datetime":
         ok = f"regexp_full_match({expr}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}\t[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\\.[0-9]+)?')"
         return f"CASE WHEN {ok} THEN replace({expr}, chr(9), ' ') END", f"({expr} IS NOT NULL AND NOT {ok})"
+    if cast == "claim_text":
+        shaped = f"(ord({expr}) = 91 OR ord({expr}) = 123 OR ord({expr}) = 34 OR regexp_full_match({expr}, '[0-9]+'))"
+        return f"CASE WHEN NOT {shaped} THEN {expr} END", f"coalesce({shaped}, false)"
+    if cast == "claim_jwt":
+        return f"CASE WHEN {expr} IS NOT NULL THEN 'jwt' END", "false"
     if cast == "direction":  # Istio's cluster name: outbound|8080||svc, inbound|8080||
         return (f"CASE WHEN starts_with({expr}, 'outbound|') THEN 'outbound' "
                 f"WHEN starts_with({expr}, 'inbound|') THEN 'inbound' END", "false")
