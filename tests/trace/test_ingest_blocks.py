@@ -95,3 +95,27 @@ def test_a_leading_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path)
     b, rb = _ingest([marked])
     assert rb.files[0].format == "kong" and rb.files[0].rejects == ra.files[0].rejects == 0
     assert _snapshot(a)[0] == _snapshot(b)[0]
+
+
+def test_pool_rows_collected_across_blocks_equal_inline_parsing(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the SQL leaves to Python go to the worker pool and are stored after the next block's SQL: the same
+    rows, rejects and leaks as parsing them inline, for several files and blocks."""
+    from apitrail.trace import ingest
+
+    line = ('203.0.113.{i} - - [02/May/2024:09:00:{s:02d} +0000] "GET /api/v1/orders?access_token=tok{i}abcdef '
+            'HTTP/1.1" 200 512 "-" "curl/8.4.0"\n')
+    paths = []
+    for f in range(2):
+        path = tmp_path / f"access{f}.log"
+        path.write_text("".join(line.format(i=i, s=i % 60) for i in range(300)) + "garbage line\n\n")
+        paths.append(path)
+    inline, inline_res = _ingest(paths, format_names=(("*", "nginx"),), block_bytes=4096)
+    monkeypatch.setattr(ingest, "POOL_MIN_LINES", 1)
+    store = Store()
+    pooled_res = ingest_paths(paths, IngestOptions(workers=2, format_names=(("*", "nginx"),), block_bytes=4096),
+                              store)
+    assert _snapshot(store) == _snapshot(inline)
+    assert [(f.lines, f.hops, f.python_rows, f.rejects, f.leaks) for f in pooled_res.files] == \
+        [(f.lines, f.hops, f.python_rows, f.rejects, f.leaks) for f in inline_res.files]
+    assert pooled_res.files[0].python_rows == 300 and pooled_res.files[0].leaks >= 300

@@ -18,7 +18,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -351,6 +351,8 @@ def ingest_paths(paths: Iterable[str | Path], options: IngestOptions | None = No
 @dataclass
 class _PoolHolder:
     pool: ProcessPoolExecutor | None
+    # chunks submitted to the pool and not yet stored: (file result, context, future)
+    pending: list[tuple[FileResult, HopContext, Future[ChunkResult]]] = field(default_factory=list)
 
 
 class _FastPathFailed(Exception):
@@ -367,6 +369,7 @@ def _ingest_run(files: list[Path], options: IngestOptions, store: Store, pools: 
     """One transaction for the run: it lands whole or not at all, and a file store writes full row groups once
     instead of logging every file's rows to the WAL and checkpointing them again."""
     result = IngestResult(run_id=run_id)
+    pools.pending.clear()  # a restarted run drops what the aborted one left
     if prog is not None:
         prog.reset(prog.task_ids[0])
     store.execute("BEGIN TRANSACTION")
@@ -492,6 +495,7 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store, pools: _PoolH
         if options.engine == "auto" and fmt.make_file_vector:
             vector = fmt.make_file_vector(fopts, block)
         _ingest_block(block, fr, fmt, fopts, ctx, parser, vector, store, options, pools)
+    _collect_pending(store, pools)
     fr.read_error = blocks.error
     fr.hops = fr.fast_rows + fr.python_rows
     return fr
@@ -529,7 +533,8 @@ def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
 def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
                   parser: Callable[[str], dict[str, Any] | None], vector: Vector | None, store: Store,
                   options: IngestOptions, pools: _PoolHolder) -> None:
-    """Parse one block of whole lines (numbered on from the lines already counted) into ``store``."""
+    """Parse one block of whole lines (numbered on from the lines already counted) into ``store``. Rows sent to
+    the worker pool are collected after the next block's SQL (they run meanwhile) or at the end of the file."""
     lines_tbl = fastpath.lines_table(block, fr.lines + 1)
     fr.lines += lines_tbl.num_rows
     rejects: list[tuple[int, str]] = []
@@ -549,29 +554,38 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
     else:
         numbered = list(zip(lines_tbl.column("n").to_pylist(), lines_tbl.column("line").to_pylist(), strict=True))
     del lines_tbl
-    chunks: list[ChunkResult] = []
+    _collect_pending(store, pools)  # the previous block's pool rows ran during this block's SQL
+    _store_chunk(store, fr, ctx, ChunkResult(pa.table({}), rejects, leaks))
     kind = fmt.template_kind or (fmt.name if fopts.template else None)
     workers = options.workers or os.cpu_count() or 1
     if len(numbered) >= POOL_MIN_LINES and not fmt.stateful and workers > 1:
         if pools.pool is None:
             pools.pool = _worker_pool(options)
         size = max(500, min(CHUNK_LINES, -(-len(numbered) // (2 * workers))))
-        jobs = [(fmt.name, fopts, ctx, numbered[i:i + size], options.collect_leaks, kind)
-                for i in range(0, len(numbered), size)]
-        chunks.extend(pools.pool.map(_chunk_worker, jobs))
+        pools.pending.extend((fr, ctx, pools.pool.submit(_chunk_worker, (fmt.name, fopts, ctx, numbered[i:i + size],
+                                                                          options.collect_leaks, kind)))
+                             for i in range(0, len(numbered), size))
     elif numbered:
-        chunks.append(_parse_lines(fmt, fopts, ctx, numbered, parser, options.collect_leaks))
-    for ch in chunks:
-        store.append("hops", ch.hops)
-        fr.python_rows += ch.hops.num_rows
-        rejects.extend(ch.rejects)
-        leaks.extend(ch.leaks)
-        fr.headers += ch.headers
-    fr.blank += sum(1 for _, r in rejects if r == "blank")
-    _store_rejects(store, ctx, sorted(rejects))
-    _store_leaks(store, ctx.file, leaks)
-    fr.rejects += len(rejects)
-    fr.leaks += len(leaks)
+        _store_chunk(store, fr, ctx, _parse_lines(fmt, fopts, ctx, numbered, parser, options.collect_leaks))
+
+
+def _collect_pending(store: Store, pools: _PoolHolder) -> None:
+    while pools.pending:
+        fr, ctx, future = pools.pending.pop(0)
+        _store_chunk(store, fr, ctx, future.result())
+
+
+def _store_chunk(store: Store, fr: FileResult, ctx: HopContext, chunk: ChunkResult) -> None:
+    """Store the rows, rejects and leaks of a parsed chunk and count them in ``fr``."""
+    if chunk.hops.num_rows:
+        store.append("hops", chunk.hops)
+        fr.python_rows += chunk.hops.num_rows
+    fr.headers += chunk.headers
+    fr.blank += sum(1 for _, r in chunk.rejects if r == "blank")
+    _store_rejects(store, ctx, sorted(chunk.rejects))
+    _store_leaks(store, ctx.file, chunk.leaks)
+    fr.rejects += len(chunk.rejects)
+    fr.leaks += len(chunk.leaks)
 
 
 def check_strict(result: IngestResult, options: IngestOptions) -> str | None:
