@@ -38,7 +38,9 @@ MASK = (1 << 128) - 1
 
 
 def _hex(i: int, salt: int, n: int = 32) -> str:
-    return format(((i + 1) * 0x9E3779B97F4A7C15 * (salt * 2 + 1)) & MASK, "032x")[:n]
+    """An id for request ``i`` and id kind ``salt`` (< 256): (i, salt) is packed before the odd multiplier, so ids of
+    different kinds or requests never collide (an earlier form, (i+1)*(2*salt+1), merged unrelated requests)."""
+    return format((((i + 1) << 8 | salt) * 0x9E3779B97F4A7C15F39CC0605CEDC835) & MASK, "032x")[:n]
 
 
 def generate(directory: Path, n_lines: int) -> dict[str, int]:
