@@ -140,7 +140,8 @@ def lines_table(data: bytes, first: int = 1) -> pa.Table:
     if not data.endswith(b"\n"):
         data += b"\n"
     try:
-        data.decode("utf-8")
+        if not data.isascii():  # (a check at memory speed; decoding is the slow, exact test)
+            data.decode("utf-8")
     except UnicodeDecodeError:  # bytes that are not UTF-8 (a Latin-1 log): U+FFFD, as Python's errors="replace"
         data = data.decode("utf-8", "replace").encode("utf-8")
     buf = np.frombuffer(data, dtype=np.uint8)
