@@ -119,3 +119,15 @@ def test_pool_rows_collected_across_blocks_equal_inline_parsing(tmp_path: Path,
     assert [(f.lines, f.hops, f.python_rows, f.rejects, f.leaks) for f in pooled_res.files] == \
         [(f.lines, f.hops, f.python_rows, f.rejects, f.leaks) for f in inline_res.files]
     assert pooled_res.files[0].python_rows == 300 and pooled_res.files[0].leaks >= 300
+
+
+def test_decode_log_bytes_for_in_memory_callers() -> None:
+    from apitrail.errors import LogFormatError
+    from apitrail.trace.ingest import decode_log_bytes
+
+    text = b"line one\nline two\n"
+    assert decode_log_bytes(gzip.compress(text)) == text
+    assert decode_log_bytes(b"\xef\xbb\xbf" + text) == text
+    assert decode_log_bytes(text) == text
+    with pytest.raises(LogFormatError):
+        decode_log_bytes(gzip.compress(text)[:12])

@@ -410,6 +410,17 @@ def _store_leaks(store: Store, file: str, leaks: list[tuple[int, str, str, str]]
             "kind": [k for *_, k, _ in leaks], "fingerprint": [fp for *_, fp in leaks]}, schema=LEAK_SCHEMA))
 
 
+def decode_log_bytes(data: bytes) -> bytes:
+    """A whole log file's bytes as text bytes: gunzipped when gzip, without a leading UTF-8 byte-order mark (for
+    callers that hold the file in memory, as Spark's ``binaryFiles`` does; ingest streams with :class:`_Blocks`)."""
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise LogFormatError(f"gzip stream unreadable: {_safe_reason(str(exc) or type(exc).__name__)}") from exc
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+
+
 class _Blocks:
     """A file's bytes as blocks of whole lines (at most about ``block_bytes`` each), gunzipped when the file is
     gzip (CDN and load-balancer logs are delivered so), without a leading UTF-8 byte-order mark. A stream that ends early (a truncated or corrupt gzip)
@@ -605,6 +616,7 @@ __all__ = [
     "IngestResult",
     "LogFormatSpec",
     "check_strict",
+    "decode_log_bytes",
     "ingest_paths",
     "iter_files",
     "parse_format_name_option",
