@@ -497,19 +497,30 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store, pools: _PoolH
     ctx = HopContext(file, fmt.name, fmt.layer, fmt.product, layer_override=fopts.layer,
                      product_override=fopts.product)
     fr = FileResult(file, fmt.name, conf, layer, fast_path_error=python_only.get(file))
-    whole_file = fmt.stateful or fmt.make_file_vector is not None  # state (a #Fields header) spans the blocks
-    source: Iterable[bytes] = [first + b"".join(stream)] if whole_file else itertools.chain(head, stream)
     vector = None
     if options.engine == "auto" and not fmt.make_file_vector:
         vector = fmt.vector_for(fopts)
-    for block in source:
+    declared = b""  # the header line in force (CloudFront's #Fields) at the start of the next block
+    for block in itertools.chain(head, stream):
         if options.engine == "auto" and fmt.make_file_vector:
-            vector = fmt.make_file_vector(fopts, block)
+            vector = fmt.make_file_vector(fopts, declared + block)
+        if fmt.header_prefix:
+            declared = _last_line_starting(block, fmt.header_prefix) or declared
         _ingest_block(block, fr, fmt, fopts, ctx, parser, vector, store, options, pools)
     _collect_pending(store, pools)
     fr.read_error = blocks.error
     fr.hops = fr.fast_rows + fr.python_rows
     return fr
+
+
+def _last_line_starting(block: bytes, prefix: bytes) -> bytes | None:
+    """The last line of ``block`` that starts with ``prefix`` (with its EOL), or None."""
+    at = block.rfind(b"\n" + prefix)
+    start = at + 1 if at >= 0 else (0 if block.startswith(prefix) else -1)
+    if start < 0:
+        return None
+    end = block.find(b"\n", start)
+    return block[start:] + b"\n" if end < 0 else block[start:end + 1]
 
 
 def _unknown_block(block: bytes, fr: FileResult, ctx: HopContext, store: Store, options: IngestOptions) -> None:

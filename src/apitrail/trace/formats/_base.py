@@ -171,8 +171,11 @@ class LogFormat:
     template_kind: str | None = None
     # a template format builds its vector from the template: (options) -> Vector | None
     make_vector: Callable[[FormatOptions], Vector | None] | None = None
-    # a format whose columns a file declares itself (CloudFront's #Fields): (options, file bytes) -> Vector | None
+    # a format whose columns a file declares itself (CloudFront's #Fields): (options, file bytes) -> Vector | None;
+    # files are read in blocks: it gets a block, after the last line of earlier blocks that starts with
+    # ``header_prefix`` (the declaration still in force)
     make_file_vector: Callable[[FormatOptions, bytes], Vector | None] | None = None
+    header_prefix: bytes | None = None
     stateful: bool = False
 
     def vector_for(self, options: FormatOptions) -> Vector | None:

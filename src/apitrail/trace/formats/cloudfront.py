@@ -209,6 +209,7 @@ FORMAT = LogFormat(
     make_parser=_make_parser,
     stateful=True,
     make_file_vector=_file_vector,
+    header_prefix=b"#Fields:",
 )
 
 __all__ = ["DEFAULT_FIELDS", "FORMAT", "CloudFrontParser"]
