@@ -1,17 +1,25 @@
 """`apitrail trace run | explain | export`: the analysis commands (registered on the trace app by ``register``).
 
 Thin, as the CLI should be: parse options, ingest (``trace/ingest.py``), run an engine (DuckDB by default,
-``--engine spark``), hand the result to a writer. Every writer passes its text through the output guard.
+``--engine spark``), hand the result to a writer. Writers stream the records a batch of request groups at a time
+while the analysis is open (``open_analysis``), and pass every batch through the output guard before the output
+appears (``GuardedOutput``).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -22,7 +30,7 @@ from apitrail.errors import UsageError
 from apitrail.output.guard import guard
 from apitrail.trace.blindspots import BlindSpotOptions
 from apitrail.trace.correlate import CorrelateOptions
-from apitrail.trace.engines._pipeline import AnalysisResult, AnalyzeOptions
+from apitrail.trace.engines._pipeline import BATCH_ROWS, AnalysisResult, AnalyzeOptions, find_request, jsonl_line
 
 ENGINES = ("duckdb", "spark")
 
@@ -34,11 +42,12 @@ def _ingest_options(log_format: list[str], layer: list[str], format_name: list[s
     return build_options(log_format, layer, format_name, strict, max_reject_rate, parser)
 
 
-def analyze_paths(paths: list[str], log_format: list[str] | None = None, layer: list[str] | None = None,
+@contextmanager
+def open_analysis(paths: list[str], log_format: list[str] | None = None, layer: list[str] | None = None,
                   format_name: list[str] | None = None, engine: str = "duckdb", store: str | None = None,
                   options: AnalyzeOptions | None = None, parser: str = "auto",
-                  spark_master: str | None = None) -> tuple[list[dict[str, Any]], AnalysisResult]:
-    """Ingest log files and analyze them; returns the trace output records and the full result."""
+                  spark_master: str | None = None) -> Iterator[AnalysisResult]:
+    """Ingest log files and analyze them; the result streams its records while the context is open."""
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}")
     iopts = _ingest_options(list(log_format or []), list(layer or []), list(format_name or []), parser=parser)
@@ -48,8 +57,8 @@ def analyze_paths(paths: list[str], log_format: list[str] | None = None, layer: 
 
         files = [str(p) for p in iter_files(paths)]
         spark = get_session(spark_master)
-        result = analyze_dataframe(spark, parse_with_spark(spark, files, iopts), options)
-        return result.requests, result
+        yield analyze_dataframe(spark, parse_with_spark(spark, files, iopts), options)
+        return
 
     from apitrail.trace.engines.duckdb import analyze_connection
     from apitrail.trace.ingest import ingest_paths
@@ -59,9 +68,19 @@ def analyze_paths(paths: list[str], log_format: list[str] | None = None, layer: 
     try:
         if paths:
             ingest_paths(paths, iopts, st)
-        result = analyze_connection(st.con, "hops", options)
+        yield analyze_connection(st.con, "hops", options)
     finally:
         st.close()
+
+
+def analyze_paths(paths: list[str], log_format: list[str] | None = None, layer: list[str] | None = None,
+                  format_name: list[str] | None = None, engine: str = "duckdb", store: str | None = None,
+                  options: AnalyzeOptions | None = None, parser: str = "auto",
+                  spark_master: str | None = None) -> tuple[list[dict[str, Any]], AnalysisResult]:
+    """Ingest log files and analyze them; returns the trace output records (all in memory) and the result."""
+    with open_analysis(paths, log_format, layer, format_name, engine, store, options, parser,
+                       spark_master) as result:
+        result.materialize()
     return result.requests, result
 
 
@@ -79,6 +98,77 @@ def _write(text: str, output: Path | None, where: str) -> None:
         sys.stdout.flush()
     else:
         output.write_text(text, encoding="utf-8")
+
+
+class ChunkGuard:
+    """The output guard over a text given chunk by chunk (each ending at a line end), with the same windows as one
+    call over the whole text: the guard reads a line with a suspect word together with the next non-blank line,
+    so the tail of each chunk from its last non-blank line is guarded again in front of the next chunk."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._carry = ""
+
+    def check(self, text: str) -> None:
+        if not text:
+            return
+        guard(self._carry + text, self.where)
+        stripped = text.rstrip()
+        self._carry = (self._carry + text) if not stripped else text[stripped.rfind("\n") + 1:]
+
+
+class GuardedOutput:
+    """Text written chunk by chunk through the output guard, fail-closed: chunks go to a temporary file, and only
+    when every chunk has passed does it become ``output`` (renamed) or get copied to stdout."""
+
+    def __init__(self, output: Path | None, where: str) -> None:
+        self.output = output
+        self._guard = ChunkGuard(where)
+        self._tmp: Any = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in close()/abort()
+            "w", encoding="utf-8", newline="", delete=False, prefix=".apitrail-",
+            dir=None if output is None else output.parent)
+
+    def write(self, text: str) -> None:
+        self._guard.check(text)
+        self._tmp.write(text)
+
+    def close(self) -> None:
+        self._tmp.close()
+        name = self._tmp.name
+        if self.output is None:
+            with open(name, encoding="utf-8", newline="") as f:
+                shutil.copyfileobj(f, sys.stdout)
+            sys.stdout.flush()
+            os.unlink(name)
+            return
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(name, 0o666 & ~mask)
+        os.replace(name, self.output)
+
+    def abort(self) -> None:
+        self._tmp.close()
+        with suppress(FileNotFoundError):
+            os.unlink(self._tmp.name)
+
+    def __enter__(self) -> GuardedOutput:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_jsonl(result: AnalysisResult, output: Path | None, batch_rows: int = BATCH_ROWS) -> int:
+    """The trace output JSONL, one batch of request groups at a time; returns the number of records."""
+    n = 0
+    with GuardedOutput(output, "trace jsonl") as out:
+        for batch in result.iter_batches(batch_rows):
+            out.write("".join(jsonl_line(r) + "\n" for r in batch))
+            n += len(batch)
+    return n
 
 
 def render_summary(result: AnalysisResult) -> str:
@@ -158,21 +248,6 @@ def render_explain(record: dict[str, Any]) -> str:
         body += "\nblind spots: " + ", ".join(record["blind_spots"])
     con.print(Panel(body, title="verdict"))
     return buf.getvalue()
-
-
-def find_request(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """A request by its key (case-insensitive, unique prefix allowed) or by one of its hops ``file:line``."""
-    k = key.strip().lower()
-    exact = [r for r in records if r["request_key"].lower() == k]
-    if exact:
-        return exact[0]
-    for r in records:
-        for h in r["hops"]:
-            ref = f"{h['source']['file']}:{h['source']['line']}"
-            if ref == key or ref.endswith("/" + key):
-                return r
-    prefix = [r for r in records if r["request_key"].lower().startswith(k)]
-    return prefix[0] if len(prefix) == 1 else None
 
 
 # ------------------------------------------------------------------------------------------------ exports
@@ -278,18 +353,48 @@ def to_ocsf_http_activity(records: list[dict[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def write_export(records: list[dict[str, Any]], kind: str, output: Path) -> int:
+EXPORT_KINDS = ("parquet", "ocsf-api", "ocsf-http")
+
+PARQUET_SCHEMA = pa.schema([
+    ("request_key", pa.string()), ("join", pa.string()), ("depth", pa.int64()), ("layer", pa.string()),
+    ("product", pa.string()), ("direction", pa.string()), ("timestamp", pa.string()), ("status", pa.int64()),
+    ("hop_class", pa.string()), ("hop_reason", pa.string()), ("source_file", pa.string()),
+    ("source_line", pa.int64()), ("is_failing_hop", pa.bool_()), ("failure_class", pa.string()),
+    ("failure_layer", pa.string()), ("failure_reason", pa.string()), ("blind_spots", pa.list_(pa.string())),
+])
+"""The Parquet export's columns (fixed, so that every batch writes the same schema)."""
+
+
+def write_export(records: AnalysisResult | list[dict[str, Any]], kind: str, output: Path,
+                 batch_rows: int = BATCH_ROWS) -> int:
+    """Write an export batch by batch (every batch through the guard); returns the number of rows or events."""
+    batches = records.iter_batches(batch_rows) if isinstance(records, AnalysisResult) else [records]
+    n = 0
     if kind == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = to_parquet_rows(records)
-        guard("".join(json.dumps(r, default=str) + "\n" for r in rows), "parquet export")
-        pq.write_table(pa.Table.from_pylist(rows), output)
-        return len(rows)
-    events = to_ocsf_api_activity(records) if kind == "ocsf-api" else to_ocsf_http_activity(records)
-    _write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), output, f"{kind} export")
-    return len(events)
+        # the guard reads the rows as JSON lines; the Parquet file is written beside and renamed when all passed
+        check = ChunkGuard("parquet export")
+        tmp = output.with_name(f".{output.name}.apitrail-tmp")
+        try:
+            with pq.ParquetWriter(tmp, PARQUET_SCHEMA) as writer:
+                for batch in batches:
+                    rows = to_parquet_rows(batch)
+                    check.check("".join(json.dumps(r, default=str) + "\n" for r in rows))
+                    writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+                    n += len(rows)
+            os.replace(tmp, output)
+        finally:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        return n
+    convert = to_ocsf_api_activity if kind == "ocsf-api" else to_ocsf_http_activity
+    with GuardedOutput(output, f"{kind} export") as out:
+        for batch in batches:
+            events = convert(batch)
+            out.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+            n += len(events)
+    return n
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -320,16 +425,16 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--format must be table, json or jsonl")
         if not paths and store is None:
             raise UsageError("give log files or directories, or --store with an ingested store")
-        records, result = analyze_paths(
-            [str(p) for p in paths or []], log_format, layer, format_name, engine,
-            str(store) if store else None, _analyze_options(skew, gateway_id, gateway_source, no_heuristic),
-            parser, spark_master)
-        if fmt == "jsonl":
-            _write("".join(line + "\n" for line in result.jsonl_lines()), output, "trace jsonl")
-        elif fmt == "json":
-            _write(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", output, "trace summary")
-        else:
-            _write(render_summary(result), output, "trace summary")
+        with open_analysis(
+                [str(p) for p in paths or []], log_format, layer, format_name, engine,
+                str(store) if store else None, _analyze_options(skew, gateway_id, gateway_source, no_heuristic),
+                parser, spark_master) as result:
+            if fmt == "jsonl":
+                write_jsonl(result, output)
+            elif fmt == "json":
+                _write(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", output, "trace summary")
+            else:
+                _write(render_summary(result), output, "trace summary")
 
     @app.command("explain")
     def explain_cmd(
@@ -344,9 +449,9 @@ def register(app: typer.Typer) -> None:
         """Draw the hop timeline of one request and the reasoning behind its verdict."""
         if not paths and store is None:
             raise UsageError("give log files or directories, or --store")
-        records, _ = analyze_paths([str(p) for p in paths or []], log_format, layer, format_name, "duckdb",
-                                   str(store) if store else None, _analyze_options(skew, [], [], False))
-        rec = find_request(records, key)
+        with open_analysis([str(p) for p in paths or []], log_format, layer, format_name, "duckdb",
+                           str(store) if store else None, _analyze_options(skew, [], [], False)) as result:
+            rec = result.find(key)
         if rec is None:
             raise UsageError(f"no request matches {key!r}")
         _write(render_explain(rec), None, "trace explain")
@@ -363,15 +468,16 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("duckdb", "--engine"),
     ) -> None:
         """Export the analysed requests: Parquet, or OCSF API Activity / HTTP Activity as JSON lines."""
-        if to not in ("parquet", "ocsf-api", "ocsf-http"):
+        if to not in EXPORT_KINDS:
             raise UsageError("--to must be parquet, ocsf-api or ocsf-http")
         if not paths and store is None:
             raise UsageError("give log files or directories, or --store")
-        records, _ = analyze_paths([str(p) for p in paths or []], log_format, layer, format_name, engine,
-                                   str(store) if store else None)
-        n = write_export(records, to, output)
+        with open_analysis([str(p) for p in paths or []], log_format, layer, format_name, engine,
+                           str(store) if store else None) as result:
+            n = write_export(result, to, output)
         typer.echo(f"wrote {n} {to} records to {output}", err=True)
 
 
-__all__ = ["analyze_paths", "find_request", "register", "render_explain", "render_summary", "to_ocsf_api_activity",
-           "to_ocsf_http_activity", "to_parquet_rows", "write_export"]
+__all__ = ["ChunkGuard", "GuardedOutput", "analyze_paths", "find_request", "open_analysis", "register", "render_explain",
+           "render_summary", "to_ocsf_api_activity", "to_ocsf_http_activity", "to_parquet_rows", "write_export",
+           "write_jsonl"]

@@ -7,7 +7,7 @@ through a :class:`Dialect`, so both engines run the same logical plan and give t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +70,17 @@ class Dialect:
         packed = ", ".join(f"'{n}': {e}" for n, e in zip(names, exprs, strict=True))
         return f"min({{{packed}}}).{names[pick]}"
 
+    def sorted_list(self, expr: str) -> str:
+        """Aggregate: the values of a string expression as a list in ascending (binary) order."""
+        if self.name == "spark":
+            return f"sort_array(collect_list({expr}))"
+        return f"list({expr} ORDER BY {expr})"
+
+    def to_str(self, expr: str) -> str:
+        if self.name == "spark":
+            return f"CAST({expr} AS STRING)"
+        return f"CAST({expr} AS VARCHAR)"
+
     def list_first(self, arr: str) -> str:
         if self.name == "spark":
             return f"element_at({arr}, 1)"
@@ -92,7 +103,7 @@ def in_list(values: Iterable[str], dialect: Dialect = DUCKDB) -> str:
 
 
 class Runner(Protocol):
-    """What the pipeline needs from an engine: create a named table from a SELECT, and fetch rows."""
+    """What the pipeline needs from an engine: create a named table from a SELECT, fetch rows, stream rows."""
 
     dialect: Dialect
 
@@ -101,6 +112,11 @@ class Runner(Protocol):
     def rows(self, select_sql: str) -> list[dict[str, Any]]: ...
 
     def scalar(self, select_sql: str) -> Any: ...
+
+    def stream(self, select_sql: str, batch_rows: int) -> Iterator[dict[str, list[Any]]]:
+        """The rows of a query in its order, as column lists of about ``batch_rows`` rows, without holding the
+        whole result in memory."""
+        ...
 
     def drop(self, name: str) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -35,12 +36,26 @@ class DuckDBRunner:
         except duckdb.Error as exc:
             raise StoreError(f"trace SQL failed: {exc}") from exc
 
-    def scalar(self, select_sql: str) -> Any:
+    def stream(self, select_sql: str, batch_rows: int) -> Iterator[dict[str, list[Any]]]:
+        # NOTE: a relation's Arrow reader runs the query as a stream; con.execute() would materialise the result.
         try:
-            row = self.con.execute(select_sql).fetchone()
+            reader = self.con.sql(select_sql).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
             raise StoreError(f"trace SQL failed: {exc}") from exc
-        return None if row is None else row[0]
+        try:
+            for batch in reader:
+                yield {name: col.to_pylist() for name, col in zip(batch.schema.names, batch.columns, strict=True)}
+        except duckdb.Error as exc:
+            raise StoreError(f"trace SQL failed: {exc}") from exc
+        finally:
+            reader.close()  # a reader left open would keep the connection busy
+
+    def scalar(self, select_sql: str) -> Any:
+        try:
+            rows = self.con.execute(select_sql).fetchall()  # fetched to the end: the connection is free again
+        except duckdb.Error as exc:
+            raise StoreError(f"trace SQL failed: {exc}") from exc
+        return rows[0][0] if rows else None
 
     def drop(self, name: str) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {name}")

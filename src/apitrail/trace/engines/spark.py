@@ -108,6 +108,22 @@ class SparkRunner:
         except Exception as exc:  # noqa: BLE001
             raise EngineError(f"Spark SQL failed: {exc}") from exc
 
+    def stream(self, select_sql: str, batch_rows: int) -> Iterator[dict[str, list[Any]]]:
+        """Rows a partition at a time (``toLocalIterator`` keeps a sorted result's order)."""
+        try:
+            df = self.spark.sql(select_sql)
+            names = df.columns
+            chunk: list[Any] = []
+            for row in df.toLocalIterator():
+                chunk.append(row)
+                if len(chunk) >= batch_rows:
+                    yield {n: [r[i] for r in chunk] for i, n in enumerate(names)}
+                    chunk = []
+            if chunk:
+                yield {n: [r[i] for r in chunk] for i, n in enumerate(names)}
+        except Exception as exc:  # noqa: BLE001
+            raise EngineError(f"Spark SQL failed: {exc}") from exc
+
     def scalar(self, select_sql: str) -> Any:
         rows = self.rows(select_sql)
         if not rows:
