@@ -21,6 +21,8 @@ class DuckDBRunner:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        # NOTE: DuckDB draws its progress bar on stdout, which is where `--format jsonl` without -o writes
+        con.execute("SET enable_progress_bar = false")
 
     def create(self, name: str, select_sql: str) -> None:
         try:
