@@ -31,6 +31,12 @@ GROUP_OUT = ("request_key", "join_kind", "class", "reason", "fail_depth", "maske
 """``t_out`` columns of a request group, carried on the group's first hop row only."""
 
 
+DONE_TABLES = ("t_h", "t_hg", "t_keys", "t_files", "t_l1", "t_ledge", "t_lone", "t_gkey", "t_gtrace", "t_filetrace",
+               "t_fpstat", "t_fpdrift", "t_tsmode", "t_sig", "t_hcand", "t_hcand2", "t_hcomp", "t_hedges")
+"""Work tables of correlate, classify and blind spots that the output does not read: dropped before it, so that
+the engine's memory goes to the output sort (``t_hc``, ``t_group``, ``t_gc`` and ``t_bs`` stay)."""
+
+
 @dataclass(frozen=True)
 class AnalyzeOptions:
     correlate: CorrelateOptions = field(default_factory=CorrelateOptions)
@@ -228,22 +234,28 @@ def analyze(run: Runner, source: str = "hops", options: AnalyzeOptions | None = 
                       raw_extract_sql(run.dialect))
     classify(run)
     blind = find_blind_spots(run, options.blind_spots)
+    for t in DONE_TABLES:
+        run.drop(t)
     d = run.dialect
+    run.create("t_ofirst", "SELECT g, ts, file, line FROM t_hc WHERE depth = 1")
+    run.create("t_ospots", f"SELECT g, {d.sorted_list('spot')} AS spots FROM t_bs GROUP BY g")
     # NOTE: the output order is (first hop's time, file, line) as before; g only breaks ties, which (file, line)
     # never leaves, so the order does not depend on the engine.
     run.create(
         "t_out",
-        f"""
+        """
         SELECT gr.g, gr.join_kind, gr.request_key, gc.class, gc.reason, gc.fail_depth, gc.masked_by_depth,
                gc.accept_depth, s.spots, fh.layer AS fail_layer,
                row_number() OVER (ORDER BY h1.ts ASC NULLS LAST, h1.file ASC, h1.line ASC, gr.g ASC) AS ord
         FROM t_group gr
         JOIN t_gc gc ON gr.g = gc.g
-        JOIN t_hc h1 ON h1.g = gr.g AND h1.depth = 1
+        JOIN t_ofirst h1 ON h1.g = gr.g
         LEFT JOIN t_hc fh ON fh.g = gr.g AND fh.depth = gc.fail_depth
-        LEFT JOIN (SELECT g, {d.sorted_list('spot')} AS spots FROM t_bs GROUP BY g) s ON s.g = gr.g
+        LEFT JOIN t_ospots s ON s.g = gr.g
         """,
     )
+    run.drop("t_ofirst")
+    run.drop("t_ospots")
     return AnalysisResult(run, stats, blind)
 
 
