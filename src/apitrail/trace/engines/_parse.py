@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from apitrail.trace.fastpath import lines_table
-from apitrail.trace.ingest import IngestOptions, _parse_lines, resolve_format
+from apitrail.trace.ingest import IngestOptions, _parse_lines, decode_log_bytes, resolve_format
 from apitrail.trace.normalize.record import HopContext
 
 
 def parse_bytes(label: str, data: bytes, options: IngestOptions) -> Iterator[dict[str, Any]]:
     """Canonical hop dicts of one file; ``label`` is the path string recorded in ``source.file``."""
     path = Path(label)
+    data = decode_log_bytes(data)  # gzip files as they are delivered; a leading byte-order mark dropped
     fmt, fopts, _conf = resolve_format(path, data, options)
     if fmt is None:
         return
