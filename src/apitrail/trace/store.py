@@ -58,6 +58,7 @@ class Store:
         try:
             self.con = con if con is not None else duckdb.connect(str(path) if path else ":memory:")
             self.con.execute("SET TimeZone='UTC'")
+            self.con.execute("SET enable_progress_bar = false")  # it draws on stdout, where JSONL may be going
             if limit:  # DuckDB spills sorts, joins and aggregates past the limit to its temp directory
                 try:
                     self.con.execute("SET memory_limit = ?", [limit])
