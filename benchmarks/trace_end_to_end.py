@@ -202,9 +202,9 @@ def run_once(n_lines: int, workdir: Path, keep: bool) -> dict[str, float]:
     bs_s = time.perf_counter() - t0
     classes = dict(store.execute("SELECT class, count(*) FROM t_gc GROUP BY class ORDER BY 2 DESC").fetchall())
     store.close()
+    me, kids = peak_rss_mb()  # before the raw read, which loads every line into an in-memory table
     raw_s = min(raw_read(logs) for _ in range(2))
     total_s = ingest_s + corr_s + cls_s + bs_s
-    me, kids = peak_rss_mb()
     out = {
         "lines": sum(counts.values()), "hops": hops, "rejects": result.total("rejects") - len(counts) * 0,
         "requests": stats.groups, "iterations": stats.iterations, "generate_s": round(gen_s, 1),
