@@ -353,11 +353,10 @@ class _PoolHolder:
 
 
 class _FastPathFailed(Exception):
-    """The SQL fast path failed on a file: the run's transaction is aborted and starts over without it."""
+    """The SQL fast path failed on a file: its transaction is aborted, and the file is parsed again in Python."""
 
-    def __init__(self, file: str, reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.file = file
         self.reason = reason
 
 
@@ -367,13 +366,13 @@ def _ingest_file_transaction(path: Path, options: IngestOptions, store: Store, p
     instead of logging every statement's rows to the WAL and checkpointing them again (one transaction for a whole
     run held every row of a 10M-line run in transaction-local storage: +1.2 GB per 3M rows). When the SQL fast
     path fails the transaction is aborted: it is rolled back and the file parsed again in Python."""
-    python_only: dict[str, str] = {}
+    fast_path_error: str | None = None  # set when the SQL failed: the next attempt parses in Python
     while True:
         pools.pending.clear()  # what an aborted attempt left is dropped
         store.execute("BEGIN TRANSACTION")
         try:
             t0 = time.perf_counter()
-            fr = _ingest_file(path, options, store, pools, python_only)
+            fr = _ingest_file(path, options, store, pools, fast_path_error)
             fr.seconds = time.perf_counter() - t0
             store.execute(
                 "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -384,7 +383,7 @@ def _ingest_file_transaction(path: Path, options: IngestOptions, store: Store, p
             return fr
         except _FastPathFailed as failed:
             store.con.execute("ROLLBACK")
-            python_only[failed.file] = failed.reason
+            fast_path_error = failed.reason
         except BaseException:
             store.con.execute("ROLLBACK")
             raise
@@ -464,7 +463,7 @@ class _Blocks:
 
 
 def _ingest_file(path: Path, options: IngestOptions, store: Store, pools: _PoolHolder,
-                 python_only: dict[str, str]) -> FileResult:
+                 fast_path_error: str | None) -> FileResult:
     file = str(path)
     blocks = _Blocks(path, options.block_bytes)
     stream = iter(blocks)
@@ -493,7 +492,7 @@ def _ingest_file(path: Path, options: IngestOptions, store: Store, pools: _PoolH
     layer = fopts.layer or fmt.layer
     ctx = HopContext(file, fmt.name, fmt.layer, fmt.product, layer_override=fopts.layer,
                      product_override=fopts.product)
-    fr = FileResult(file, fmt.name, conf, layer, fast_path_error=python_only.get(file))
+    fr = FileResult(file, fmt.name, conf, layer, fast_path_error=fast_path_error)
     vector = None
     if options.engine == "auto" and not fmt.make_file_vector:
         vector = fmt.vector_for(fopts)
@@ -563,7 +562,7 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
         try:
             fres = fastpath.run(store.con, lines_tbl, vector, ctx)
         except fastpath.FastPathError as exc:  # the transaction is aborted: start over, this file in Python
-            raise _FastPathFailed(fr.file, _safe_reason(str(exc))) from exc
+            raise _FastPathFailed(_safe_reason(str(exc))) from exc
     if fres is not None:
         fr.fast_rows += fres.fast_rows
         rejects.extend(fres.rejects)
