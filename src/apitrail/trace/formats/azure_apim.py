@@ -1,69 +1,103 @@
 """Azure API Management gateway logs: ``GatewayLogs`` resource logs and the Log Analytics table
-``ApiManagementGatewayLogs``.
+``ApiManagementGatewayLogs`` (schema: https://learn.microsoft.com/azure/api-management/gateway-log-schema-reference,
+and the table reference https://learn.microsoft.com/azure/azure-monitor/reference/tables/apimanagementgatewaylogs).
 
-Resource logs (diagnostic settings to storage / Event Hubs) wrap the request under ``properties``: ``time``,
-``correlationId``, ``callerIpAddress``, ``durationMs``, ``properties.{method,url,responseCode,backendResponseCode,
-backendUrl,apiId,operationId,apimSubscriptionId,clientTlsVersion,requestHeaders,lastError}``. Log Analytics rows
-use PascalCase columns: ``TimeGenerated``, ``CorrelationId``, ``CallerIpAddress``, ``Method``, ``Url``,
-``ResponseCode``, ``BackendResponseCode``, ``TotalTime``, ``LastErrorReason``, ``LastErrorSource``,
-``LastErrorMessage``, ``ApimSubscriptionId``, ``RequestHeaders``. Both shapes map to the same record.
+Shapes, all mapped to the same record:
 
-Failure signals: ``lastError.source`` / ``LastErrorSource`` is the policy that failed (``validate-jwt``,
-``validate-client-certificate``, ``rate-limit``, ``forward-request``) and ``reason`` its code (``TokenExpired``,
-``TokenAudienceNotAllowed``, ...). Secrets: ``RequestHeaders`` may hold ``Ocp-Apim-Subscription-Key`` and
-``Authorization`` when they are configured for logging.
+- resource logs as diagnostic settings write them to storage (one JSON object per line) and Event Hubs (a
+  ``{"records": [...]}`` wrapper): top level ``time``, ``correlationId``, ``callerIpAddress``, ``durationMs``,
+  ``category`` (``GatewayLogs``), ``resourceId``, and the request under ``properties`` -- camelCase in the 2020
+  schema (``method``, ``url``, ``responseCode``, ``backendResponseCode``, ``backendUrl``, ``apiId``,
+  ``operationId``, ``apimSubscriptionId``, ``clientTlsVersion``, ``requestHeaders``, ``userId``, ``lastError``
+  {``source``, ``reason``, ``message``, ``section``, ``scope``, ``elapsed``}) or PascalCase as today's reference
+  lists them (``Method``, ``Url``, ``ResponseCode``, ..., ``LastErrorSource``, ``LastErrorReason``). A wrapper line
+  is one hop: its first record (the other records stay in ``raw.unmapped``; ``records.count`` says how many);
+- ``ApiManagementGatewayLogs`` rows (resource-specific mode, exported as JSON): ``TimeGenerated``,
+  ``CorrelationId``, ``CallerIpAddress``, ``Method``, ``Url``, ``ResponseCode``, ``BackendResponseCode``,
+  ``BackendUrl``, ``TotalTime`` (ms), ``OperationId``, ``ApimSubscriptionId``, ``UserId``, ``ClientTlsVersion``,
+  ``LastErrorSource``, ``LastErrorReason``, ``LastErrorMessage``, ``LastErrorSection``, ``RequestHeaders``,
+  ``TraceRecords``, ``_ResourceId``;
+- ``AzureDiagnostics`` rows (legacy mode): the properties as columns with a type suffix (``method_s``,
+  ``url_s``, ``responseCode_d``, ``backendResponseCode_d``, ``lastError_source_s``, ``lastError_reason_s``,
+  ``apimSubscriptionId_s``, ``operationId_s``, ``clientTlsVersion_s``) next to ``CorrelationId``,
+  ``CallerIPAddress``, ``DurationMs``.
+
+``CorrelationId`` is the request id; ``OperationId`` the route; the subscription id the consumer; the resource
+id the instance. Failure signals: ``LastErrorSource`` is the policy or handler that failed (``validate-jwt``,
+``validate-client-certificate``, ``ip-filter``, ``rate-limit``/``quota`` (by key), ``forward-request``,
+``configuration``) and ``LastErrorReason`` its code (``TokenExpired``, ``TokenAudienceNotAllowed``,
+``OperationNotFound``, ...). Trace context: a logged ``traceparent`` request header, else Application Insights'
+legacy ``Request-Id``. Secrets: ``RequestHeaders`` may hold ``Ocp-Apim-Subscription-Key`` and ``Authorization``
+when they are configured for logging.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from apitrail.trace.formats._base import (
     FormatOptions,
     LogFormat,
     Parser,
+    Reject,
     Vector,
     VField,
+    flatten,
     json_keys_score,
+    loads_object,
     parser_from_vector,
 )
 
 P = "properties"
+
+# (target, cast, label, source names): each name is read at the top level (Log Analytics rows, AzureDiagnostics
+# columns with their type suffix) and under ``properties`` (resource logs in camelCase, the 2020 schema, or in
+# the PascalCase of today's schema reference); the last present one wins
+_MAP: tuple[tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("in.timestamp", "str", None, ("time", "TimeGenerated"), ()),
+    ("http.request.method", "str", None, ("Method", "method_s", "Method_s"), ("method", "Method")),
+    ("in.url", "str", None, ("Url", "url_s", "Url_s"), ("url", "Url")),
+    ("http.response.status_code", "int", None, ("ResponseCode", "responseCode_d", "ResponseCode_d"),
+     ("responseCode", "ResponseCode")),
+    ("upstream.status_codes", "str", None, ("BackendResponseCode", "backendResponseCode_d", "BackendResponseCode_d"),
+     ("backendResponseCode", "BackendResponseCode")),
+    ("upstream.address", "str", None, ("BackendUrl", "backendUrl_s", "BackendUrl_s"), ("backendUrl", "BackendUrl")),
+    ("client.address", "str", None, ("callerIpAddress", "CallerIpAddress", "CallerIPAddress"), ()),
+    ("duration", "dur_ms", None, ("durationMs", "DurationMs", "TotalTime"), ()),
+    ("in.request_id", "str", "apim.CorrelationId", ("correlationId", "CorrelationId"), ()),
+    ("http.route", "str", None, ("OperationId", "operationId_s", "OperationId_s"), ("operationId", "OperationId")),
+    ("consumer.id", "str", None, ("ApimSubscriptionId", "apimSubscriptionId_s", "ApimSubscriptionId_s"),
+     ("apimSubscriptionId", "ApimSubscriptionId")),
+    ("tls.protocol.version", "str", None, ("ClientTlsVersion", "clientTlsVersion_s", "ClientTlsVersion_s"),
+     ("clientTlsVersion", "ClientTlsVersion")),
+    ("failure.reason", "str", None, ("LastErrorReason", "lastError_reason_s", "LastErrorReason_s"),
+     ("LastErrorReason",)),
+    ("failure.source", "str", None, ("LastErrorSource", "lastError_source_s", "LastErrorSource_s"),
+     ("LastErrorSource",)),
+    ("hop.instance", "str", None, ("resourceId", "_ResourceId", "ResourceId"), ()),
+)
+
+
+def _fields() -> tuple[VField, ...]:
+    out: list[VField] = []
+    for target, cast, label, top, nested in _MAP:
+        out.extend(VField(target, (name,), cast, label=label) for name in top)
+        out.extend(VField(target, (P, name), cast, label=label) for name in nested)
+        if target == "failure.reason":
+            out.append(VField(target, (P, "lastError", "reason")))
+        if target == "failure.source":
+            out.append(VField(target, (P, "lastError", "source")))
+    return tuple(out)
+
+
 VECTOR = Vector(
     kind="json",
-    fields=(
-        VField("in.timestamp", ("time",)),
-        VField("in.timestamp", ("TimeGenerated",)),
-        VField("http.request.method", (P, "method")),
-        VField("http.request.method", ("Method",)),
-        VField("in.url", (P, "url")),
-        VField("in.url", ("Url",)),
-        VField("http.response.status_code", (P, "responseCode"), "int"),
-        VField("http.response.status_code", ("ResponseCode",), "int"),
-        VField("upstream.status_codes", (P, "backendResponseCode")),
-        VField("upstream.status_codes", ("BackendResponseCode",)),
-        VField("upstream.address", (P, "backendUrl")),
-        VField("upstream.address", ("BackendUrl",)),
-        VField("client.address", ("callerIpAddress",)),
-        VField("client.address", ("CallerIpAddress",)),
-        VField("duration", ("durationMs",), "dur_ms"),
-        VField("duration", ("TotalTime",), "dur_ms"),
-        VField("in.request_id", ("correlationId",), label="apim.CorrelationId"),
-        VField("in.request_id", ("CorrelationId",), label="apim.CorrelationId"),
-        VField("http.route", (P, "operationId")),
-        VField("http.route", ("OperationId",)),
-        VField("consumer.id", (P, "apimSubscriptionId")),
-        VField("consumer.id", ("ApimSubscriptionId",)),
-        VField("tls.protocol.version", (P, "clientTlsVersion")),
-        VField("tls.protocol.version", ("ClientTlsVersion",)),
-        VField("failure.reason", (P, "lastError", "reason")),
-        VField("failure.reason", ("LastErrorReason",)),
-        VField("failure.source", (P, "lastError", "source")),
-        VField("failure.source", ("LastErrorSource",)),
-    ),
-    slow_if=((P, "requestHeaders"), ("RequestHeaders",), (P, "lastError", "source"), ("LastErrorSource",),
-             (P, "userId"), ("UserId",)),
-    require_any=("correlationId", "CorrelationId", "category", "TimeGenerated"),
+    fields=_fields(),
+    slow_if=((P, "requestHeaders"), ("RequestHeaders",), (P, "RequestHeaders"), (P, "lastError", "source"),
+             ("LastErrorSource",), (P, "LastErrorSource"), ("lastError_source_s",), ("LastErrorSource_s",),
+             (P, "userId"), ("UserId",), (P, "UserId"), ("records",)),
+    require_any=("correlationId", "CorrelationId", "category", "Category", "TimeGenerated", "records"),
 )
 
 _AUTHN_POLICIES = {"validate-jwt", "validate-azure-ad-token", "validate-client-certificate", "authentication-basic",
@@ -73,15 +107,21 @@ _AUTHZ_POLICIES = {"ip-filter", "validate-content", "validate-parameters"}
 
 def _extra(obj: Any, rec: dict[str, Any]) -> None:
     props = obj.get(P) if isinstance(obj.get(P), dict) else {}
-    headers = props.get("requestHeaders") or obj.get("RequestHeaders")
+    headers = props.get("requestHeaders") or props.get("RequestHeaders") or obj.get("RequestHeaders")
+    if isinstance(headers, str) and headers.startswith("{"):  # a dynamic column exported as JSON text
+        try:
+            headers = json.loads(headers)
+        except ValueError:
+            headers = None
     if isinstance(headers, dict):
         low = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
-        for header, hint in (("traceparent", "in.traceparent"), ("request-id", "in.traceparent"),
-                             ("authorization", "in.authorization"), ("ocp-apim-subscription-key", "in.api_key"),
-                             ("x-request-id", "in.request_id_hdr")):
+        # W3C traceparent first; Application Insights' legacy Request-Id only when it is all there is
+        for header, hint in (("traceparent", "in.traceparent"), ("authorization", "in.authorization"),
+                             ("ocp-apim-subscription-key", "in.api_key")):
             if low.get(header):
                 rec[hint] = low[header]
-        rec.pop("in.request_id_hdr", None)
+        if "in.traceparent" not in rec and low.get("request-id"):
+            rec["in.traceparent"] = low["request-id"]
     source = str(rec.get("failure.source") or "")
     if source in _AUTHN_POLICIES:
         rec["authn.result"] = "failure"
@@ -94,7 +134,7 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
         rec["authz.engine"] = "apim_policy"
     if source:
         rec["failure.origin"] = "upstream" if source == "forward-request" else "self"
-    user = props.get("userId") or obj.get("UserId")
+    user = props.get("userId") or props.get("UserId") or obj.get("UserId")
     if user not in (None, "", "-"):
         from apitrail.trace.secrets import fingerprint
 
@@ -102,13 +142,37 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
 
 
 def _make(options: FormatOptions) -> Parser:
-    return parser_from_vector(VECTOR, _extra)
+    base = parser_from_vector(VECTOR, _extra)
+
+    def parse(line: str) -> dict[str, Any] | None:
+        obj = loads_object(line)
+        records = obj.get("records")
+        if records is None:
+            return base(line)
+        # the Event Hubs / storage wrapper {"records": [...]}: one line is one hop, the first gateway record
+        if not isinstance(records, list) or not any(isinstance(r, dict) for r in records):
+            raise Reject("records is not a list of objects")
+        first = next(r for r in records if isinstance(r, dict))
+        rec = base(json.dumps(first))
+        if rec is None:
+            return None
+        rec["raw"] = flatten(obj)  # every record's fields: the leak scan sees them all
+        rec["raw"]["records.count"] = str(len(records))
+        rec["in.raw_json"] = obj
+        return rec
+
+    return parse
 
 
 def _detect(lines: list[str]) -> float:
-    resource = json_keys_score(lines, ["correlationId", "properties/method"], ["category", "operationName", "time"])
+    resource = max(json_keys_score(lines, ["correlationId", f"{P}/{m}"], ["category", "operationName", "time"])
+                   for m in ("method", "Method"))
+    wrapped = max(json_keys_score(lines, ["records/0/correlationId", f"records/0/{P}/{m}"], ["records/0/category"])
+                  for m in ("method", "Method"))
     table = json_keys_score(lines, ["CorrelationId", "Method"], ["ResponseCode", "TimeGenerated", "ApiId"])
-    return max(resource, table)
+    diagnostics = max(json_keys_score(lines, ["CorrelationId", m], ["Category", "TimeGenerated", "ResourceProvider"])
+                      for m in ("method_s", "Method_s"))
+    return max(resource, wrapped, table, diagnostics)
 
 
 FORMAT = LogFormat(
