@@ -187,11 +187,14 @@ def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, A
     parts = [f"{k}\n{v}" for k, v in raw.items()]
     parts.extend(f"{k}\n{v}" for k, v in rec.items() if isinstance(v, str) and k != "raw")
     secretish = bool(known) or prefilter_hit("\n".join(parts))
+    clean_keys: set[Any] = set()  # raw fields the detector found nothing in: redaction would not change them
     for key, value in raw.items() if secretish else ():
         if value is None:
             continue
         text = value if isinstance(value, str) else str(value)
         found = find_leaks(str(key), text)
+        if not found:
+            clean_keys.add(key)
         for kind, secret in known:  # a credential hint seen under a field name the detector cannot know
             start = text.find(secret)
             if start >= 0 and not any(lk.start <= start < lk.end for lk in found):
@@ -366,7 +369,8 @@ def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, A
         row["schema.source_fingerprint"] = source_fingerprint(list(source_obj.keys()))
     else:
         if secretish:
-            clean = {str(k): redact_value(str(k), _redact_known(v if isinstance(v, str) else str(v), known))[0]
+            clean = {str(k): (v if isinstance(v, str) else str(v)) if not known and k in clean_keys
+                     else redact_value(str(k), _redact_known(v if isinstance(v, str) else str(v), known))[0]
                      for k, v in raw.items() if v is not None}
         else:
             clean = {str(k): v if isinstance(v, str) else str(v) for k, v in raw.items() if v is not None}
