@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector, flatten, loads_object
+from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector, flatten, get_path, loads_object
 from apitrail.trace.formats._template_utils import (
     Applier,
     CompiledTemplate,
@@ -131,10 +131,43 @@ def _start_time(arg: str | None) -> Applier:
     return put("in.timestamp")
 
 
+# Envoy's long response-flag names (``%RESPONSE_FLAGS_LONG%``) -> the short codes the classifier knows.
+RESPONSE_FLAGS_LONG: dict[str, str] = {
+    "FailedLocalHealthCheck": "LH", "NoHealthyUpstream": "UH", "UpstreamRequestTimeout": "UT", "LocalReset": "LR",
+    "UpstreamRemoteReset": "UR", "UpstreamConnectionFailure": "UF", "UpstreamConnectionTermination": "UC",
+    "UpstreamOverflow": "UO", "NoRouteFound": "NR", "DelayInjected": "DI", "FaultInjected": "FI",
+    "RateLimited": "RL", "UnauthorizedExternalService": "UAEX", "RateLimitServiceError": "RLSE",
+    "DownstreamConnectionTermination": "DC", "UpstreamRetryLimitExceeded": "URX", "StreamIdleTimeout": "SI",
+    "InvalidEnvoyRequestHeaders": "IH", "DownstreamProtocolError": "DPE", "UpstreamMaxStreamDurationReached": "UMSDR",
+    "ResponseFromCacheFilter": "RFCF", "NoFilterConfigFound": "NFCF", "DurationTimeout": "DT",
+    "UpstreamProtocolError": "UPE", "NoClusterFound": "NC", "OverloadManagerTerminated": "OM",
+    "DnsResolutionFailed": "DF", "DropOverload": "DO", "DownstreamRemoteReset": "DR",
+}
+
+
+def _long_flags(rec: Record, value: str) -> None:
+    # a name Envoy does not document (a custom flag) is kept as logged
+    rec["response.flags"] = ",".join(RESPONSE_FLAGS_LONG.get(f, f) for f in value.split(","))
+
+
+def _downstream_tls_failure(rec: Record, value: str) -> None:
+    # the TLS handshake with the client failed (listener access logs): the reason, unless an upstream one is set
+    rec.setdefault("failure.reason", value)
+
+
+# Envoy 1.3x renamed REQ/RESP/TRAILER (the old names stay as aliases): one name for the rules below
+_ALIASES = {"REQUEST_HEADER": "REQ", "RESPONSE_HEADER": "RESP", "RESPONSE_TRAILER": "TRAILER"}
+
+
+def _canonical_op(op: str) -> str:
+    return _ALIASES.get(op, op)
+
+
 _OPERATORS: dict[str, Applier] = {
     "RESPONSE_CODE": put_status,
     "RESPONSE_FLAGS": put("response.flags"),
-    "RESPONSE_FLAGS_LONG": put("response.flags"),
+    "RESPONSE_FLAGS_LONG": _long_flags,
+    "DOWNSTREAM_TRANSPORT_FAILURE_REASON": _downstream_tls_failure,
     "RESPONSE_CODE_DETAILS": put("in.envoy_rcd"),
     "UPSTREAM_TRANSPORT_FAILURE_REASON": put("failure.reason"),
     "DURATION": put_seconds(divisor=1000.0),
@@ -152,7 +185,7 @@ _OPERATORS: dict[str, Applier] = {
     "DOWNSTREAM_PEER_FINGERPRINT_256": put("in.cert_fingerprint"),
     "DOWNSTREAM_PEER_FINGERPRINT_1": put("in.cert_fingerprint"),
     "DOWNSTREAM_PEER_SERIAL": put("in.cert_serial"),
-    "DOWNSTREAM_PEER_CERT_V_END": put("in.cert_not_after"),
+    "PATH": apply_target,  # %PATH(WQ:ORIG)%, Envoy 1.29+
     "DOWNSTREAM_TLS_VERSION": put("tls.protocol.version"),
     "TRACE_ID": trace_id("envoy.%TRACE_ID%"),
     "SPAN_ID": put("in.span_id"),
@@ -199,8 +232,24 @@ def _jwt_claim(claim: str) -> Applier:
     return apply
 
 
+def _cert_time(arg: str | None) -> Applier:
+    # %DOWNSTREAM_PEER_CERT_V_END% takes START_TIME's layouts: %s is epoch seconds, others go to the core as is
+    if arg and arg.startswith("%s"):
+        def apply(rec: Record, value: str) -> None:
+            try:
+                rec["in.cert_not_after"] = float(value)
+            except ValueError:
+                rec["in.cert_not_after"] = value
+
+        return apply
+    return put("in.cert_not_after")
+
+
 def operator_applier(op: str, arg: str | None) -> Applier | None:
     """The applier of one command operator (``REQ`` with its header argument, ``RESPONSE_FLAGS``, ...)."""
+    op = _canonical_op(op)
+    if op == "DOWNSTREAM_PEER_CERT_V_END":
+        return _cert_time(arg)
     if op == "DYNAMIC_METADATA" and arg and arg.startswith("envoy.filters.http.jwt_authn:"):
         keys = arg.split(":")
         if len(keys) == 2:
@@ -218,11 +267,16 @@ def operator_applier(op: str, arg: str | None) -> Applier | None:
 
 _OP_RE = re.compile(r"%([A-Z][A-Z0-9_]*)(?:\(((?:[^()]|\([^()]*\))*)\))?(?::(\d+))?%")
 # Values that may contain spaces; matched lazily when not quoted.
-_SPACEY = frozenset({"UPSTREAM_TRANSPORT_FAILURE_REASON", "CONNECTION_TERMINATION_DETAILS", "DOWNSTREAM_PEER_SUBJECT",
-                     "DOWNSTREAM_PEER_ISSUER", "DOWNSTREAM_LOCAL_SUBJECT", "REQ", "RESP", "TRAILER", "START_TIME",
-                     "START_TIME_LOCAL", "DYNAMIC_METADATA", "FILTER_STATE"})
+_SPACEY = frozenset({"UPSTREAM_TRANSPORT_FAILURE_REASON", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
+                     "CONNECTION_TERMINATION_DETAILS", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_PEER_ISSUER",
+                     "DOWNSTREAM_LOCAL_SUBJECT", "UPSTREAM_PEER_SUBJECT", "UPSTREAM_PEER_ISSUER", "REQ", "RESP",
+                     "TRAILER", "START_TIME", "START_TIME_LOCAL", "DOWNSTREAM_PEER_CERT_V_START",
+                     "DOWNSTREAM_PEER_CERT_V_END", "UPSTREAM_PEER_CERT_V_START", "UPSTREAM_PEER_CERT_V_END",
+                     "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE",
+                     "UPSTREAM_FILTER_STATE", "LOCAL_REPLY_BODY", "ENVIRONMENT"})
 _NUMERIC = frozenset({"RESPONSE_CODE", "DURATION", "BYTES_RECEIVED", "BYTES_SENT", "REQUEST_DURATION",
-                      "RESPONSE_DURATION", "RESPONSE_TX_DURATION", "UPSTREAM_REQUEST_ATTEMPT_COUNT",
+                      "REQUEST_TX_DURATION", "RESPONSE_DURATION", "RESPONSE_TX_DURATION",
+                      "UPSTREAM_REQUEST_ATTEMPT_COUNT",
                       "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES",
                       "UPSTREAM_WIRE_BYTES_SENT", "UPSTREAM_WIRE_BYTES_RECEIVED"})
 _NO_SPACE_HEADERS = frozenset({"x-envoy-original-path", "x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid",
@@ -271,6 +325,7 @@ def compile_format_string(fmt: str, label: str = "") -> CompiledTemplate:
 
 
 def _spacey(op: str, arg: str | None) -> bool:
+    op = _canonical_op(op)
     if op not in _SPACEY:
         return False
     if op == "REQ" and arg:
@@ -281,6 +336,7 @@ def _spacey(op: str, arg: str | None) -> bool:
 
 def _value_pattern(op: str, arg: str | None, before: str, after: str, at_end: bool) -> str:
     nxt = after[:1]
+    op = _canonical_op(op)
     if nxt == '"' and before[-1:] == '"':
         # Envoy does not escape quotes (XFCC's Subject="..." is common): a quote only closes the field when
         # the rest of the format follows it.
@@ -289,7 +345,7 @@ def _value_pattern(op: str, arg: str | None, before: str, after: str, at_end: bo
         return '(?:[^"]++|"(?!' + (re.escape(rest) if rest else "$") + "))*+"
     if op in _NUMERIC or (op == "RESP" and (arg or "").upper() == "X-ENVOY-UPSTREAM-SERVICE-TIME"):
         return r"\d+|-"
-    if op in ("START_TIME", "START_TIME_LOCAL") and nxt == "]":
+    if op in ("START_TIME", "START_TIME_LOCAL", "DOWNSTREAM_PEER_CERT_V_END") and nxt == "]":
         return r"[^\]]*"
     if at_end:  # a last value without spaces must not swallow what a lazy field before it left over
         return ".*" if _spacey(op, arg) else r"\S*"
@@ -337,6 +393,18 @@ def _flatten(obj: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     return out
 
 
+def _json_value(value: object) -> str | None:
+    """A logged JSON value as the text operator would have written it: ``typed_json_format`` renders numbers,
+    booleans and (for metadata and filter state) objects and lists; ``null``, ``""`` and ``"-"`` are absent."""
+    if value is None or value == "" or value == "-":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else None
+    return str(value)
+
+
 class JsonKeyMap:
     """Key -> applier for Envoy JSON logs; a value that mixes text and operators is matched with a sub-template."""
 
@@ -361,14 +429,14 @@ class JsonKeyMap:
         obj = loads_object(line)
         raw = flatten(obj)
         rec: Record = {"raw": raw, "in.raw_json": obj}
-        for key, value in raw.items():
-            if not value or value == "-":
-                continue
-            applier = self.appliers.get(key)
-            if applier is not None:
+        for key, applier in self.appliers.items():
+            value = _json_value(get_path(obj, tuple(key.split("."))))
+            if value is not None:
                 applier(rec, value)
-            elif key in self.templates:
-                sub = self.templates[key].parse(value)
+        for key, template in self.templates.items():
+            value = raw.get(key)
+            if value and value != "-":
+                sub = template.parse(value)
                 if sub is not None:
                     sub.pop("raw", None)
                     rec.update(sub)
