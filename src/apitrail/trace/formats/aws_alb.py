@@ -5,9 +5,11 @@ documented order: ``type time elb client:port target:port request_processing_tim
 response_processing_time elb_status_code target_status_code received_bytes sent_bytes "request" "user_agent"
 ssl_cipher ssl_protocol target_group_arn "trace_id" "domain_name" "chosen_cert_arn" matched_rule_priority
 request_creation_time "actions_executed" "redirect_url" "error_reason" "target:port_list"
-"target_status_code_list" "classification" "classification_reason" conn_trace_id``, then newer fields
-(``"transformed_host" "transformed_uri" "request_transform_status"``). AWS says to ignore unexpected trailing
-fields, so any extra field is kept in raw as ``field_<n>``; older lines with fewer fields are accepted too.
+"target_status_code_list" "classification" "classification_reason" conn_trace_id``, then the fields of listener
+rule transforms (``"transformed_host" "transformed_uri" "request_transform_status"``: the host and URI the target
+received after a host-header or URL rewrite; kept in raw, ``url.path`` stays the client's). AWS says to ignore
+unexpected trailing fields, so anything after them is kept in raw as ``trailing``; older lines with fewer fields
+(from 16) are accepted too. Source: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html
 
 Identity and failure fields:
 
@@ -17,12 +19,20 @@ Identity and failure fields:
   lives (``leaf_client_cert_subject``, ``tls_verify_status``); with mTLS passthrough the certificate reaches the
   target in ``X-Amzn-Mtls-Clientcert``;
 * failure: ``elb_status_code`` vs ``target_status_code`` (``-`` = the target never answered), ``error_reason``
-  (``AuthInvalidIdToken``, ``AuthUnauthorizedError``, ``TargetConnectionErrorCode``, ``LambdaAccessDenied``...,
-  kept verbatim in ``failure.reason``), ``actions_executed`` (``waf``, ``authenticate``, ``forward``,
-  ``fixed-response``, ``waf-failed``...), ``classification`` (desync mitigation);
+  (authenticate action: ``AuthInvalidCookie``, ``AuthInvalidIdToken``, ``AuthMissingCodeParam``,
+  ``AuthTokenEpRequestFailed``...; Lambda targets: ``LambdaAccessDenied``, ``LambdaUnhandled``,
+  ``LambdaInvalidResponse``...; AWS WAF calls: ``WAFConnectionError``, ``WAFConnectionTimeout``...; kept verbatim
+  in ``failure.reason``), ``actions_executed`` (``waf``, ``authenticate``, ``forward``, ``fixed-response``,
+  ``redirect``, ``waf-failed``...): ``waf`` as the *final* action means AWS WAF rejected the request (403 or the
+  rule's custom response code) and is ``authz.decision = deny`` by engine ``waf``; ``classification`` /
+  ``classification_reason`` (desync mitigation) stay in raw;
 * time: ``request_creation_time`` is when the request arrived (used as the timestamp), ``time`` when the response
   was sent; the duration is the sum of the three processing times that are not ``-1``;
 * secrets: the query string of ``request`` (to ``in.query``).
+
+The ALB *connection* log (``timestamp client_ip client_port listener_port tls_protocol tls_cipher
+tls_handshake_latency leaf_client_cert_subject leaf_client_cert_validity leaf_client_cert_serial_number
+tls_verify_status conn_trace_id``) is another log: its lines are rejected here with a reason that says so.
 """
 
 from __future__ import annotations
@@ -170,11 +180,12 @@ def _alb_finish(rec: Record) -> None:
     if duration is not None:
         rec["duration"] = duration
     actions = (raw.get("actions_executed") or "").split(",")
-    # A WAF verdict that stopped the request: the ALB answered 403 itself and never forwarded.
-    if ("waf" in actions or "waf-failed" in actions) and "forward" not in actions \
-            and rec.get("http.response.status_code") == 403:
+    # "waf" as the final action: AWS WAF rejected the request (403, or the rule's custom response code) and the
+    # ALB never forwarded it; "waf-failed" only says the call to WAF failed (the ALB then fails open or closed)
+    if actions[-1] == "waf":
         rec["authz.decision"] = "deny"
-        rec["authz.policy"] = "waf"
+        rec["authz.engine"] = "waf"
+        rec["failure.origin"] = "self"
 
 
 _ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
@@ -185,8 +196,23 @@ ALB = IndexedFields(ALB_FIELDS, 16, "ALB", _alb_finish, frozenset({
     "transformed_host", "transformed_uri", "request_transform_status"}))
 
 
+# an ALB *connection* log line (timestamp client_ip client_port listener_port tls_protocol tls_cipher
+# tls_handshake_latency leaf_client_cert_subject leaf_client_cert_validity leaf_client_cert_serial_number
+# tls_verify_status conn_trace_id): another log, joined to this one by conn_trace_id
+_CONNECTION_LOG = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z \S+ \d+ \d+ .* TID_\S+\s*")
+
+
+def _parse(line: str) -> Record | None:
+    try:
+        return ALB.parse(line)
+    except Reject:
+        if _CONNECTION_LOG.fullmatch(line):
+            raise Reject("an ALB connection log line, not an access log line") from None
+        raise
+
+
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
-    return ALB.parse
+    return _parse
 
 
 def detect_with(fields: IndexedFields, first_lines: list[str], weight: float) -> float:
