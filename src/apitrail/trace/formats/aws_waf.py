@@ -5,7 +5,8 @@ Keys from the AWS WAF log field reference: ``timestamp`` (epoch ms), ``action`` 
 ``ALB``, ``APIGW``, ``APPSYNC``, ``COGNITOIDP``) and ``httpSourceId``, ``responseCodeSent`` (only for custom
 responses), ``labels``, ``ja3Fingerprint``/``ja4Fingerprint``, and ``httpRequest`` with ``clientIp``, ``country``,
 ``headers`` (a list of ``{name, value}``), ``uri``, ``args``, ``httpMethod``, ``requestId`` (for CloudFront the
-edge request id, i.e. ``x-edge-request-id`` / ``X-Amz-Cf-Id``), ``host``.
+edge request id, i.e. ``x-edge-request-id`` / ``X-Amz-Cf-Id``), ``host`` (else the logged ``Host`` header), ``scheme``,
+``httpVersion``. Source: https://docs.aws.amazon.com/waf/latest/developerguide/logging-fields.html
 
 The hop is the WAF in front of the named source, so ``hop.layer`` follows ``httpSourceName`` (CF -> cdn, ALB ->
 edge_lb, API Gateway/AppSync/Cognito -> gateway). Decisions: ``BLOCK`` is ``authz.decision = deny`` by engine
@@ -26,6 +27,7 @@ from apitrail.trace.formats._base import (
     json_keys_score,
     parser_from_vector,
 )
+from apitrail.trace.formats._template_utils import host_of
 
 H = "httpRequest"
 VECTOR = Vector(
@@ -50,7 +52,8 @@ _LAYERS = {"CF": "cdn", "ALB": "edge_lb", "APIGW": "gateway", "APPSYNC": "gatewa
 _HEADERS = {"traceparent": "in.traceparent", "tracestate": "in.tracestate", "b3": "in.b3",
             "x-b3-traceid": "in.x-b3-traceid", "x-b3-spanid": "in.x-b3-spanid", "x-amzn-trace-id": "in.x-amzn-trace-id",
             "authorization": "in.authorization", "cookie": "in.cookie", "x-api-key": "in.api_key",
-            "user-agent": "user_agent.original", "x-forwarded-for": "http.request.header.x-forwarded-for"}
+            "user-agent": "user_agent.original", "x-forwarded-for": "http.request.header.x-forwarded-for",
+            "x-request-id": "in.request_id", "host": "server.address"}
 
 
 def _extra(obj: Any, rec: dict[str, Any]) -> None:
@@ -65,7 +68,9 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
             if isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str):
                 target = _HEADERS.get(h["name"].lower())
                 if target and target not in rec:
-                    rec[target] = h["value"]
+                    rec[target] = h["value"] if target != "server.address" else host_of(h["value"])
+                    if target == "in.request_id":
+                        rec["in.request_id_source"] = "x-request-id"
     action = str(obj.get("action") or "").upper()
     rec["authz.engine"] = "waf"
     if action in ("BLOCK", "CAPTCHA", "CHALLENGE"):
