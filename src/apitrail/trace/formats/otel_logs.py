@@ -1,28 +1,48 @@
 """OpenTelemetry log records in JSON: OTLP/JSON exports (``resourceLogs``) and flat log records.
 
-OTLP/JSON (the protobuf JSON mapping, as written by the collector's file exporter): ``resourceLogs[].resource
-.attributes[]`` and ``scopeLogs[].logRecords[]`` with ``timeUnixNano``, ``traceId``, ``spanId``, ``flags``,
-``severityText``, ``body``, and ``attributes[]`` as ``{"key": ..., "value": {"stringValue" | "intValue" | ...}}``.
-Trace and span ids are hex (OTLP/JSON writes them in either case; both are accepted and lower-cased).
-HTTP attributes follow the OTel semantic conventions (``http.request.method``, ``url.path``,
-``http.response.status_code``, ``client.address``, ``http.route``, ``user_agent.original``, ``server.address``).
+OTLP/JSON (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding; the collector's file exporter writes
+one ``ExportLogsServiceRequest`` per line): ``resourceLogs[].resource.attributes[]`` and
+``scopeLogs[].logRecords[]`` (``instrumentationLibraryLogs`` in old exporters) with ``timeUnixNano`` (int64 as a
+decimal string; ``0`` means unknown and ``observedTimeUnixNano`` is used), ``traceId``, ``spanId``, ``flags`` (the
+low 8 bits are the W3C trace flags), ``severityText``, ``body``, and ``attributes[]`` as ``{"key": ..., "value":
+{"stringValue" | "intValue" (a string) | "doubleValue" | "boolValue" | "bytesValue" | "arrayValue" |
+"kvlistValue"}}``. Trace and span ids are hex in OTLP/JSON (either case; lower-cased); ids written in the plain
+protobuf JSON mapping's base64 (24/12 characters) are decoded. HTTP attributes follow the semantic conventions
+(``http.request.method``, ``url.path``, ``url.full``, ``url.query``, ``http.route``,
+``http.response.status_code``, ``client.address``, ``network.peer.address``, ``user_agent.original``,
+``server.address``, ``http.request.header.<name>`` -- a string array, repeated values joined) and their older
+names (``http.method``, ``http.target``, ``http.url``, ``http.status_code``, ``http.client_ip``,
+``http.user_agent``, ``net.peer.ip``, ``net.sock.peer.addr``).
 
 A line is one hop: an export line holding several log records yields the first record that carries HTTP or
 trace data (else the first record); the record count is kept in ``raw``. Flat records (the log data model's
-``Timestamp``, ``TraceId``, ``SpanId``, ``Attributes``, ``Resource``; either case) map the same way.
+``Timestamp``, ``TraceId``, ``SpanId``, ``TraceFlags``, ``Attributes``, ``Resource``; either case) map the same way.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
 
 from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Reject, flatten, loads_object
+
+_HEX = re.compile(r"[0-9a-fA-F]*")
 
 _HTTP_KEYS = {
     "http.request.method": "http.request.method",
     "http.method": "http.request.method",
     "url.path": "url.path",
     "http.target": "in.url",
+    "url.full": "in.url",
+    "http.url": "in.url",
+    "url.query": "in.query",
+    "http.client_ip": "client.address",
+    "http.user_agent": "user_agent.original",
+    "net.sock.peer.addr": "network.peer.address",
+    "http.request.header.x-forwarded-for": "http.request.header.x-forwarded-for",
+    "http.request.header.x-amzn-trace-id": "in.x-amzn-trace-id",
     "http.route": "http.route",
     "http.response.status_code": "http.response.status_code",
     "http.status_code": "http.response.status_code",
@@ -72,21 +92,46 @@ def _pick(*values: Any) -> Any:
     return next((v for v in values if v not in (None, "")), None)
 
 
+def _id_hex(value: Any, size: int) -> Any:
+    """OTLP/JSON writes ids as hex; a protobuf JSON mapping that did not follow OTLP writes base64 (24 or 12
+    characters for 16 or 8 bytes): decoded to hex. Anything else is kept for the core to judge."""
+    if isinstance(value, str) and len(value) == (24 if size == 16 else 12) and not _HEX.fullmatch(value):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return value
+        if len(raw) == size:
+            return raw.hex()
+    return value
+
+
+def _first(value: Any) -> Any:
+    """Semantic-convention header attributes are string arrays: the values of a repeated header, joined."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value if v is not None) or None
+    return value
+
+
 def _record(lr: dict[str, Any], resource: dict[str, Any], rec: dict[str, Any]) -> None:
     attrs = _attrs(_pick(lr.get("attributes"), lr.get("Attributes")) or [])
-    ts = _pick(lr.get("timeUnixNano"), lr.get("observedTimeUnixNano"), lr.get("Timestamp"), lr.get("timestamp"),
-               lr.get("ObservedTimestamp"))
+    # timeUnixNano 0 means "unknown": the observed time is then the record's time
+    ts = _pick(*(v for v in (lr.get("timeUnixNano"), lr.get("observedTimeUnixNano"), lr.get("Timestamp"),
+                             lr.get("timestamp"), lr.get("ObservedTimestamp")) if v not in (0, "0")))
     if ts is not None:
         rec["in.timestamp"] = int(ts) if isinstance(ts, str) and ts.isdigit() else ts
-    tid = _pick(lr.get("traceId"), lr.get("TraceId"), lr.get("trace_id"))
+    tid = _id_hex(_pick(lr.get("traceId"), lr.get("TraceId"), lr.get("trace_id")), 16)
     if isinstance(tid, str):
         rec["in.trace_id"], rec["in.trace_id_key"] = tid, "otel"
-    sid = _pick(lr.get("spanId"), lr.get("SpanId"), lr.get("span_id"))
+    sid = _id_hex(_pick(lr.get("spanId"), lr.get("SpanId"), lr.get("span_id")), 8)
     if isinstance(sid, str):
         rec["in.span_id"] = sid
+    flags = _pick(lr.get("flags"), lr.get("TraceFlags"))
+    if isinstance(flags, int) and not isinstance(flags, bool) and 0 <= flags and isinstance(tid, str):
+        rec["trace.flags"] = f"{flags & 0xFF:02x}"  # the W3C trace flags are the low 8 bits
     for key, target in _HTTP_KEYS.items():
-        if attrs.get(key) not in (None, ""):
-            rec[target] = attrs[key]
+        value = _first(attrs.get(key))
+        if value not in (None, ""):
+            rec[target] = value
     if "in.request_id" in rec:
         rec["in.request_id_source"] = "x-request-id"
     if rec.get("http.response.status_code") is not None:
