@@ -6,6 +6,12 @@ Keys follow Akamai's DataStream 2 data-set parameters: ``reqId`` (request id at 
 denied the request), ``securityRules``, ``cookie``, ``xForwardedFor``, ``turnAroundTimeMSec``, ``edgeIP``,
 ``cacheStatus``, ``customField``. Values are strings; ``-`` and ``^`` mean empty.
 
+DataStream 2 also delivers a *Structured* format (space- or tab-delimited values in the order the stream
+configuration lists its data set fields): without that configuration the columns cannot be named, so only the JSON
+format is read here. JSON logs omit the fields a Structured log would report as ``-`` or null
+(https://techdocs.akamai.com/datastream2/docs/log-format-1). ``UA`` is form-encoded (``+`` for spaces, decoded with
+``formdecode``); ``turnAroundTimeMSec`` (request fully read to first response byte) is the duration.
+
 Identity: only ``tlsVersion`` (no client-certificate fields). Failure: ``errorCode`` (authz/WAF denials and
 origin errors). Secrets: ``cookie`` and ``queryStr`` are logged raw.
 """
