@@ -9,9 +9,14 @@ Two steps, both SQL generated from the tables below, so DuckDB and Spark run the
    upstream's answer (Envoy ``via_upstream``, Kong ``source=upstream``, Traefik with an ``OriginStatus``,
    Cloudflare ``OriginResponseStatus`` equal to the edge status ...). Status-only fallbacks come last and never
    claim to be self-produced, so deeper evidence wins.
-2. **Per request group.** Hops are ordered by depth (layer, then direction, then time). The final status is the
+2. **Per request group.** Hops are ordered by depth: first the hops that handled the request's entry path (the
+   outermost hop's path), then those of internal calls (another path: a service's outbound sidecar, the callee's
+   inbound sidecar and the callee come after the caller); within each, by layer (``LAYER_RANK``, with the
+   proxy/gateway order taken from the data, see :func:`layer_rank_sql`), then time, then direction. The final status is the
    outermost hop's. If it is not an error the class is ``none``. Otherwise the failing hop is the shallowest
-   error hop that produced its status itself (the walk down a chain of relays), else the deepest error hop.
+   error hop that produced its status itself (the walk down a chain of relays), else the deepest error hop. A
+   backend is always taken to have produced its status; when a deeper hop produced an error itself, that hop is
+   the failing hop (the backend passed on its callee's or its outbound sidecar's answer).
    Cross-hop patterns then apply:
 
    * **masked failure**: the failing hop is a 5xx dependency/unknown failure but a deeper hop failed authn,
@@ -471,12 +476,17 @@ def classify(run: Runner) -> None:
     run.create("t_sig", f"SELECT hop_id, {second} FROM t_sig1 x")
     run.drop("t_sig0")
     run.drop("t_sig1")
+    rank = layer_rank_sql(run)
     run.create(
         "t_hd",
-        """
+        f"""
         SELECT hop_id, g, heur,
-               row_number() OVER (PARTITION BY g ORDER BY layer_rank, ts ASC NULLS LAST, dir_rank, hop_id) AS depth
-        FROM t_hg
+               row_number() OVER (PARTITION BY g ORDER BY tier, rk, ts ASC NULLS LAST, dir_rank, hop_id) AS depth
+        FROM (SELECT y.*, CASE WHEN y.path IS NULL OR y.entry_path IS NULL OR y.path = y.entry_path THEN 0 ELSE 1 END
+                          AS tier
+              FROM (SELECT x.*, first_value(x.path) OVER (PARTITION BY x.g ORDER BY x.rk, x.ts ASC NULLS LAST,
+                                                          x.dir_rank, x.hop_id) AS entry_path
+                    FROM (SELECT hg.*, {rank.replace("layer_rank", "hg.layer_rank")} AS rk, h.path FROM t_hg hg JOIN t_h h ON hg.hop_id = h.hop_id) x) y) z
         """,
     )
     from apitrail.trace.blindspots import IDENTITY_FIELDS, has
@@ -506,8 +516,8 @@ def classify(run: Runner) -> None:
                min(CASE WHEN hop_self AND is_err THEN depth END) AS self_depth,
                max(CASE WHEN is_err THEN depth END) AS deepest_err,
                max(CASE WHEN is_err AND hop_class IN {auth} THEN depth END) AS deepest_auth,
-               max(CASE WHEN is_err AND hop_self AND layer = 'backend' AND hop_class NOT IN ('none', 'client_abort')
-                        THEN depth END) AS deepest_backend_err,
+               max(CASE WHEN is_err AND hop_self AND hop_class NOT IN ('none', 'client_abort')
+                        THEN depth END) AS deepest_self_err,
                max(depth) AS max_depth,
                min(CASE WHEN token_ok THEN depth END) AS accept_depth
         FROM t_hc GROUP BY g
@@ -524,14 +534,14 @@ def classify(run: Runner) -> None:
     masked = ("c.hop_class IN ('dependency', 'unknown') AND coalesce(c.status, 0) >= 500 "
               "AND a.deepest_auth > a.cand_depth")
     chained = ("c.layer = 'backend' AND c.hop_class NOT IN ('none', 'client_abort') "
-               "AND a.deepest_backend_err > a.cand_depth")
+               "AND a.deepest_self_err > a.cand_depth")
     run.create(
         "t_gc1",
         f"""
         SELECT a.*, c.hop_class AS cand_class, c.status AS cand_status,
                CASE WHEN NOT a.final_err THEN NULL
                     WHEN {masked} THEN a.deepest_auth
-                    WHEN {chained} THEN a.deepest_backend_err
+                    WHEN {chained} THEN a.deepest_self_err
                     ELSE a.cand_depth END AS fail_depth,
                CASE WHEN a.final_err AND ({masked} OR {chained}) THEN a.cand_depth END AS masked_by_depth
         FROM (SELECT x.*, coalesce(x.self_depth, x.deepest_err, x.max_depth) AS cand_depth FROM t_gc0 x) a
@@ -553,6 +563,41 @@ def classify(run: Runner) -> None:
     )
     for t in ("t_gc0", "t_gc1", "t_hce"):
         run.drop(t)
+
+
+SWAPPABLE_LAYERS: tuple[tuple[str, str], ...] = (("proxy", "gateway"),)
+"""Pairs of layers whose order varies between deployments (NGINX in front of the gateway, or behind it on a VPC
+link); the data decides (:func:`layer_rank_sql`)."""
+
+
+def layer_rank_sql(run: Runner) -> str:
+    """The depth order of layers as SQL over ``t_hg.layer_rank``: ``LAYER_RANK``, except that a swappable pair is
+    reversed when the joined requests say so. Every request that reaches the inner layer passed the outer one,
+    while the outer one answers some requests alone: so when groups with both layers are common, groups with the
+    default outer layer alone (here: proxy without gateway) are rare, and groups with the default inner layer
+    alone (gateway without proxy) are at least three times as common, the gateway is in front of the proxy.
+    Only groups of two or more hops count (a lone hop may just be a join that failed)."""
+    from apitrail.trace.correlate import LAYER_RANK
+
+    swaps: dict[int, int] = {}
+    for outer, inner in SWAPPABLE_LAYERS:
+        ro, ri = LAYER_RANK[outer], LAYER_RANK[inner]
+        row = run.rows(
+            f"""
+            SELECT coalesce(sum(CASE WHEN o = 1 AND i = 1 THEN 1 ELSE 0 END), 0) AS n_both,
+                   coalesce(sum(CASE WHEN o = 1 AND i = 0 THEN 1 ELSE 0 END), 0) AS n_outer,
+                   coalesce(sum(CASE WHEN o = 0 AND i = 1 THEN 1 ELSE 0 END), 0) AS n_inner
+            FROM (SELECT g, max(CASE WHEN layer_rank = {ro} THEN 1 ELSE 0 END) AS o,
+                         max(CASE WHEN layer_rank = {ri} THEN 1 ELSE 0 END) AS i
+                  FROM t_hg GROUP BY g HAVING count(*) >= 2) x
+            """
+        )[0]
+        both, only_outer, only_inner = int(row["n_both"]), int(row["n_outer"]), int(row["n_inner"])
+        if both >= 3 and only_inner >= 3 * max(only_outer, 1):
+            swaps[ro], swaps[ri] = ri, ro
+    if not swaps:
+        return "layer_rank"
+    return "CASE layer_rank " + " ".join(f"WHEN {a} THEN {b}" for a, b in sorted(swaps.items())) + " ELSE layer_rank END"
 
 
 HC_COLUMNS: tuple[str, ...] = ("fidx", "line", "layer", "product", "direction", "instance", "status", "is_err", "ts",

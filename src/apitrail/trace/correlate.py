@@ -365,7 +365,8 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
     run.create(
         "t_lone",
         """
-        SELECT h.hop_id, h.hop_id AS g, h.layer, h.product, h.direction, h.method, h.path, h.ts, h.client, h.xff
+        SELECT h.hop_id, h.hop_id AS g, h.layer, h.product, h.direction, h.method, h.path, h.ts, h.client, h.xff,
+               h.status
         FROM t_h h LEFT JOIN t_l1 l ON h.hop_id = l.hop_id
         WHERE l.hop_id IS NULL AND h.method IS NOT NULL AND h.path IS NOT NULL AND h.ts IS NOT NULL
         """,
@@ -373,23 +374,41 @@ def heuristic_edges(run: Runner, opts: CorrelateOptions) -> int:
     if not int(run.scalar("SELECT count(*) FROM t_lone")):
         run.create("t_hedges", "SELECT hop_id AS a_id, g AS b_g FROM t_lone WHERE 1 = 0")
         return 0
+    # Behind a CDN the origin sees the CDN's address, not the viewer's: the addresses a CDN connects from are
+    # learned from the id-joined groups (the client of a non-CDN hop that shares an id with a CDN hop and differs
+    # from the viewer's). A hop whose client is such an address may match a CDN hop without a client match, when
+    # the two also agree on the status.
+    run.create(
+        "t_egress",
+        """
+        SELECT DISTINCT y.client AS addr
+        FROM t_comp cx JOIN t_h x ON cx.hop_id = x.hop_id
+        JOIN t_comp cy ON cy.g = cx.g AND cy.hop_id <> cx.hop_id
+        JOIN t_h y ON cy.hop_id = y.hop_id
+        WHERE x.layer = 'cdn' AND y.layer <> 'cdn' AND y.client IS NOT NULL
+          AND (x.client IS NULL OR y.client <> x.client)
+        """,
+    )
     # Time buckets of width w turn the window join into an equi-join on (method, path, bucket).
     run.create(
         "t_hcand",
         f"""
         SELECT a.hop_id AS a_id, a.layer AS a_layer, a.product AS a_product, coalesce(a.direction, '') AS a_dir,
                b.hop_id AS b_id, cb.g AS b_g
-        FROM t_lone a
-        JOIN (SELECT h.hop_id, h.layer, h.method, h.path, h.ts, h.client, h.xff,
+        FROM (SELECT l.*, ea.addr IS NOT NULL AS a_egress FROM t_lone l LEFT JOIN t_egress ea ON l.client = ea.addr) a
+        JOIN (SELECT h.hop_id, h.layer, h.method, h.path, h.ts, h.client, h.xff, h.status,
+                     eb.addr IS NOT NULL AS b_egress,
                      CAST(floor(h.ts / {w}) AS BIGINT) + o.d AS bucket
               FROM t_h h CROSS JOIN (SELECT -1 AS d UNION ALL SELECT 0 UNION ALL SELECT 1) o
+              LEFT JOIN t_egress eb ON h.client = eb.addr
               WHERE h.ts IS NOT NULL AND h.method IS NOT NULL) b
           ON a.method = b.method AND a.path = b.path AND CAST(floor(a.ts / {w}) AS BIGINT) = b.bucket
         JOIN t_comp cb ON b.hop_id = cb.hop_id
         WHERE cb.g <> a.g AND a.layer <> b.layer AND abs(a.ts - b.ts) <= {w}
           AND (a.client = b.client
                OR (b.xff IS NOT NULL AND a.client IS NOT NULL AND instr(b.xff, a.client) > 0)
-               OR (a.xff IS NOT NULL AND b.client IS NOT NULL AND instr(a.xff, b.client) > 0))
+               OR (a.xff IS NOT NULL AND b.client IS NOT NULL AND instr(a.xff, b.client) > 0)
+               OR (a.status = b.status AND ((b.layer = 'cdn' AND a.a_egress) OR (a.layer = 'cdn' AND b.b_egress))))
         """,
     )
     # what the candidate components already hold (layer, product, direction)

@@ -32,7 +32,8 @@ GROUP_OUT = ("request_key", "join_kind", "class", "reason", "fail_depth", "maske
 
 
 DONE_TABLES = ("t_h", "t_hg", "t_keys", "t_files", "t_l1", "t_ledge", "t_lone", "t_gkey", "t_gtrace", "t_filetrace",
-               "t_fpstat", "t_fpdrift", "t_tsmode", "t_sig", "t_hcand", "t_hcand2", "t_hcomp", "t_hedges")
+               "t_fpstat", "t_fpdrift", "t_tsmode", "t_sig", "t_hcand", "t_hcand2", "t_hcomp", "t_hedges",
+               "t_egress")
 """Work tables of correlate, classify and blind spots that the output does not read: dropped before it, so that
 the engine's memory goes to the output sort (``t_hc``, ``t_group``, ``t_gc`` and ``t_bs`` stay)."""
 
