@@ -61,6 +61,24 @@ def _verify(rec: Record, value: str) -> None:
     rec["in.cert_verify"] = "SUCCESS" if value == "0" else f"FAILED:X509_V_ERR_{value}"
 
 
+def _cert_error(rec: Record, value: str) -> None:
+    # ssl_c_err / ssl_c_ca_err (option httpslog): 0 = no error; a code is an X509_V_ERR the handshake ignored
+    # (crt-ignore-err / ca-ignore-err), so only a failure is recorded: 0 does not prove a certificate was sent
+    if value.isdigit() and value != "0" and "in.cert_verify" not in rec:
+        rec["in.cert_verify"] = f"FAILED:X509_V_ERR_{value}"
+
+
+def _sni(rec: Record, value: str) -> None:
+    rec.setdefault("server.address", value)
+
+
+def _hex_decode(value: str) -> str:
+    """HAProxy writes unsafe characters of captured headers and the request line as ``#XX``."""
+    if "#" not in value:
+        return value
+    return re.sub(r"#([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
 _active_time = put_seconds(divisor=1000.0)
 
 
@@ -112,6 +130,9 @@ _FETCHES: dict[str, Applier] = {
     "ssl_c_verify": _verify,
     "ssl_c_notafter": put("in.cert_not_after"),
     "ssl_fc_protocol": put("tls.protocol.version"),
+    "ssl_c_err": _cert_error,
+    "ssl_c_ca_err": _cert_error,
+    "ssl_fc_sni": _sni,
     "unique-id": request_id("haproxy.unique-id"),
     "src": put_host("client.address"),
     "method": put_method,
@@ -160,21 +181,77 @@ def _split_top(expr: str) -> list[str]:
 
 _NUM = r"[+-]?\d+|-"
 _NUMERIC = frozenset({"cp", "fp", "sp", "bp", "pid", "ST", "B", "U", "ac", "fc", "bc", "sc", "rc", "sq", "bq", "lc",
-                      "Ta", "Tc", "Td", "Th", "Ti", "Tq", "TR", "Tr", "Tt", "Tu", "Tw", "rt"})
+                      "Ta", "Tc", "Td", "Th", "Ti", "Tq", "TR", "Tr", "Tt", "Tu", "Tw", "rt", "ms"})
+# written as raw text: never quoted, even under %{+Q}o (dates, termination states)
+_RAWTEXT = frozenset({"t", "tr", "T", "Tl", "trg", "trl", "ts", "tsc"})
 _CLF_TZ = r"\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
 _SPACEY = frozenset({"r", "hr", "hs", "hrl", "hsl", "CC", "CS", "HU", "HP", "HPO", "HQ"})
-_TOKEN = re.compile(r"%(?:\{([^}]*)\})?(?:\[((?:[^\[\]]|\[[^\]]*\])*)\]|([A-Za-z]+))|%%|\\.|[^%\\]+", re.DOTALL)
+# items that write nothing at all when empty (no capture configured): HAProxy then drops the separator after them
+_EMPTYABLE = frozenset({"hr", "hs", "hrl", "hsl"})
+_QUOTED = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_TOKEN = re.compile(r"%(?:\(([^)]*)\))?(?:\{([^}]*)\})?(?:\[((?:[^\[\]]|\[[^\]]*\])*)\]|([A-Za-z]+))|%%|\\.|[^%\\]+",
+                    re.DOTALL)
+
+# The documented built-in formats (configuration.txt 8.2.2-8.2.4), also the values of the HAPROXY_*_LOG_FMT variables.
+HTTP_LOG_FMT = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq "
+                "%hr %hs %{+Q}r")
+HTTPS_LOG_FMT = (HTTP_LOG_FMT + " %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] "
+                 "%[ssl_fc_sni]/%sslv/%sslc")
+HTTP_CLF_LOG_FMT = ('%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc '
+                    "%bc %sc %rc %sq %bq %CC %CS %hrl %hsl")
+TCP_LOG_FMT = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+TCP_CLF_LOG_FMT = ('%{Q}o %{-Q}ci - - [%T] "TCP " 000 %B "" "" %cp %ms %ft %b %s %Th %Tw %Tc %Tt %U %ts-- %ac %fc '
+                   '%bc %sc %rc %sq %bq "" "" ')
+_FMT_VARIABLES = {"HAPROXY_HTTP_LOG_FMT": HTTP_LOG_FMT, "HAPROXY_HTTPS_LOG_FMT": HTTPS_LOG_FMT,
+                  "HAPROXY_HTTP_CLF_LOG_FMT": HTTP_CLF_LOG_FMT, "HAPROXY_TCP_LOG_FMT": TCP_LOG_FMT,
+                  "HAPROXY_TCP_CLF_LOG_FMT": TCP_CLF_LOG_FMT}
 
 
-def compile_log_format(fmt: str, label: str = "") -> CompiledTemplate:
-    """Compile a HAProxy ``log-format`` string (the argument, unquoted) into a template."""
+def _flags(current: frozenset[str], spec: str) -> frozenset[str]:
+    """Apply ``{+Q,-X,E}`` item flags to the flags in force (a flag without a sign is enabled)."""
+    out = set(current)
+    for flag in (f.strip() for f in spec.split(",")):
+        if flag.startswith("-"):
+            out.discard(flag[1:])
+        elif flag:
+            out.add(flag.lstrip("+"))
+    return frozenset(out)
+
+
+def _captures_applier(names: tuple[str | None, ...], listed: bool) -> Applier | None:
+    """``%hr`` (``{a|b}``) or ``%hrl`` (``"a" "b"``): each captured request header to its identity hint."""
+    appliers = [header_applier(n) if n else None for n in names]
+    if not any(appliers):
+        return None
+
+    def apply(rec: Record, value: str) -> None:
+        if listed:
+            values = re.findall(r'"([^"]*)"', value) if value.startswith('"') else value.split(" ")
+        else:
+            values = value.strip("{}").split("|")
+        for one, applier in zip(values, appliers, strict=False):
+            if applier is not None and one and one != "-":
+                applier(rec, _hex_decode(one))
+
+    return apply
+
+
+def compile_log_format(fmt: str, label: str = "", request_captures: tuple[str | None, ...] = ()) -> CompiledTemplate:
+    """Compile a HAProxy ``log-format`` string (the argument, unquoted) into a template. ``request_captures`` are
+    the header names of the frontend's ``capture request header`` lines, in order (they fill ``%hr``)."""
     items: list[tuple[str, str, bool]] = []  # ("lit", text, _) or ("var", name, quoted)
+    in_force: frozenset[str] = frozenset()
     for m in _TOKEN.finditer(fmt):
         text = m.group(0)
-        if m.group(2) is not None or m.group(3) is not None:
-            flags = m.group(1) or ""
-            name = f"[{m.group(2)}]" if m.group(2) is not None else m.group(3)
-            items.append(("var", name, "+Q" in flags))
+        if m.group(3) is not None or m.group(4) is not None:
+            name = f"[{m.group(3)}]" if m.group(3) is not None else m.group(4)
+            if name == "o":  # %o: its flags apply to every item after it
+                in_force = _flags(in_force, m.group(2) or "")
+                continue
+            flags = _flags(in_force, m.group(2) or "")
+            if flags & {"json", "cbor", "bin"}:
+                raise ValueError("json/cbor encoded log formats are not supported")
+            items.append(("var", name, "Q" in flags))
         elif text == "%%":
             items.append(("lit", "%", False))
         elif text.startswith("\\"):
@@ -194,22 +271,62 @@ def compile_log_format(fmt: str, label: str = "") -> CompiledTemplate:
     names: list[str] = []
     appliers: list[Applier | None] = []
     quoted_groups: set[int] = set()
+    skip_space = False  # the separator after an empty-able item is inside its optional part
+    # from here on only empty-able items and separators: the line may end before them (trailing blanks trimmed)
+    tail = len(merged)
+    while tail > 0 and (merged[tail - 1][1] in _EMPTYABLE if merged[tail - 1][0] == "var"
+                        else not merged[tail - 1][1].strip(" ")):
+        tail -= 1
     for i, (kind, text, quoted) in enumerate(merged):
         if kind == "lit":
-            parts.append(re.escape(text))
+            if skip_space:
+                text, skip_space = text[1:], False
+            if i == 0:  # HAProxy writes no separator before the first item
+                text = text.lstrip(" ")
+            if i + 1 >= tail and text.endswith(" "):  # a trailing separator may be trimmed by the log chain
+                parts.append(re.escape(text.rstrip(" ")) + " *")
+            else:
+                parts.append(re.escape(text))
             continue
         after = merged[i + 1][1] if i + 1 < len(merged) and merged[i + 1][0] == "lit" else ""
         at_end = i + 1 == len(merged)
-        if quoted:
-            pattern = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|-'
+        quoted = quoted and text not in _NUMERIC and text not in _RAWTEXT
+        if text in _EMPTYABLE:
+            pattern = _list_pattern(text, quoted, len(request_captures) if text.startswith("hr") else 0, at_end)
+            if text in ("hr", "hs") and quoted:
+                quoted_groups.add(len(names))
+            if after.startswith(" "):
+                parts.append(f"(?:({pattern}) ?)?" if i >= tail else f"(?:({pattern}) )?")
+                skip_space = True
+            else:
+                parts.append(f"({pattern})?")
+        elif quoted:
+            unquoted = _value_pattern(text, after, at_end)
+            # a sample fetch's type is not known here: strings are quoted, numbers are not
+            pattern = f"{_QUOTED}|{unquoted}" if text.startswith("[") else f"{_QUOTED}|-"
             quoted_groups.add(len(names))
+            parts.append(f"({pattern})")
         else:
-            pattern = _value_pattern(text, after, at_end)
-        parts.append(f"({pattern})")
+            parts.append(f"({_value_pattern(text, after, at_end)})")
         names.append(text)
-        appliers.append(fetch_applier(text[1:-1]) if text.startswith("[") else _VARIABLES.get(text))
+        if text in ("hr", "hrl"):
+            appliers.append(_captures_applier(request_captures, text == "hrl"))
+        else:
+            appliers.append(fetch_applier(text[1:-1]) if text.startswith("[") else _VARIABLES.get(text))
     return CompiledTemplate(re.compile("".join(parts), re.DOTALL), tuple(names), tuple(appliers), label=label,
                             quoted=frozenset(quoted_groups))
+
+
+def _list_pattern(name: str, quoted: bool, count: int, at_end: bool) -> str:
+    if name in ("hr", "hs"):
+        return r'"?\{[^}]*\}"?'
+    if quoted:
+        item = r'"[^"]*"'
+    else:
+        item = r"\S+"
+    if count:
+        return item + f"(?: {item}){{{count - 1}}}"
+    return f"{item}(?: {item})*" if quoted or at_end else item
 
 
 def _value_pattern(name: str, after: str, at_end: bool) -> str:
@@ -218,34 +335,92 @@ def _value_pattern(name: str, after: str, at_end: bool) -> str:
         return _NUM
     if name in ("T", "Tl", "trg", "trl"):
         return _CLF_TZ
+    if name == "ts":
+        return r"\S\S"
+    if name == "tsc":
+        return r"\S{4}"
     if name in ("ci", "si", "fi", "bi") and nxt == ":":
         return r"\S*?"
     if at_end:
         return ".*"
     if not nxt:
         return ".*?"
-    if name in ("hr", "hs") and nxt == " ":
-        return r"\{[^}]*\}|"
     if nxt == " ":
         return ".*?" if name in _SPACEY or name.startswith("[") else r"\S*"
     return "[^" + re.escape(nxt) + "]*"
 
 
-def _unwrap(text: str) -> str:
-    """The format string of a ``log-format`` config line (quoted or with escaped spaces), or the bare string."""
+def _config_arg(rest: str) -> str:
+    """The first argument of a config line as HAProxy reads it: quoted parts concatenated, ``\\`` escapes kept for
+    the format compiler (which reads them as literals), a blank or ``#`` outside quotes ends it."""
+    out: list[str] = []
+    quote = ""
+    i, n = 0, len(rest)
+    while i < n:
+        c = rest[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"' and i + 1 < n:
+                out.append(rest[i:i + 2])
+                i += 1
+            elif c == "\\":
+                out.append("\\\\")
+            else:
+                out.append(c)
+        elif c in "\"'":
+            quote = c
+        elif c == "\\" and i + 1 < n:
+            out.append(rest[i:i + 2])
+            i += 1
+        elif c.isspace() or c == "#":
+            break
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _expand(fmt: str) -> str:
+    """``${HAPROXY_HTTP_LOG_FMT}`` and friends (HAProxy 2.9+) -> the documented format strings."""
+    return re.sub(r"\$\{(HAPROXY_\w+_LOG_FMT)\}|\$(HAPROXY_\w+_LOG_FMT)",
+                  lambda m: _FMT_VARIABLES.get(m.group(1) or m.group(2), m.group(0)), fmt)
+
+
+_OPTION_FORMATS = {("httplog",): HTTP_LOG_FMT, ("httplog", "clf"): HTTP_CLF_LOG_FMT, ("httpslog",): HTTPS_LOG_FMT,
+                   ("tcplog",): TCP_LOG_FMT, ("tcplog", "clf"): TCP_CLF_LOG_FMT}
+
+
+def _unwrap(text: str) -> tuple[str, tuple[str | None, ...]]:
+    """The format string of a config (the last ``log-format`` or ``option httplog|httpslog|tcplog [clf]``, which
+    override each other) with the request header captures it declares, or a bare format string."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    chosen = next((ln for ln in reversed(lines) if re.match(r"log-format(?:-sd)?\s", ln)), None)
-    if chosen is not None:
-        text = re.sub(r"^log-format(?:-sd)?\s+", "", chosen)
-    else:
-        text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].replace('\\"', '"')
-    return text
+    chosen: str | None = None
+    captures: list[str | None] = []
+    for ln in lines:
+        words = ln.split()
+        if words[0] == "log-format" and len(words) > 1:
+            chosen = _config_arg(ln[len("log-format"):].lstrip())
+        elif words[0] == "option" and tuple(words[1:3]) in _OPTION_FORMATS:
+            chosen = _OPTION_FORMATS[tuple(words[1:3])]
+        elif words[0] == "option" and tuple(words[1:2]) in _OPTION_FORMATS:
+            chosen = _OPTION_FORMATS[tuple(words[1:2])]
+        elif words[:3] == ["capture", "request", "header"] and len(words) > 3:
+            captures.append(words[3])
+        elif words[:2] == ["http-request", "capture"] and len(words) > 2:
+            m = re.fullmatch(r"(?:req\.)?hdr\(([^,)]+)[^)]*\)", words[2])
+            captures.append(m.group(1) if m else None)
+    if chosen is None:
+        bare = text.strip()
+        if len(bare) >= 2 and bare[0] == bare[-1] and bare[0] in "\"'":
+            bare = bare[1:-1].replace('\\"', '"')
+        return _expand(bare), ()
+    return _expand(chosen), tuple(captures)
 
 
 def compile_template(text: str) -> CompiledTemplate:
-    return compile_log_format(_unwrap(text), "user")
+    fmt, captures = _unwrap(text)
+    return compile_log_format(fmt, "user", captures)
 
 
 # --------------------------------------------------------------------------------------------- built-ins
@@ -263,6 +438,7 @@ _HTTP = CompiledTemplate(
     (put_host("client.address"), None, put_naive_clf_time, None, None, put("upstream.address"), None, None, None, None,
      _active_time, put_status, None, put("in.cookie"), None, put("response.flags"), None, None, None, None, None,
      None, None, None, None, apply_request_line, None),
+    finish=lambda rec: _https_tail(rec),
     label="httplog",
 )
 _TCP = CompiledTemplate(
@@ -277,6 +453,67 @@ _TCP = CompiledTemplate(
      None, put("response.flags"), None, None, None, None, None, None, None),
     label="tcplog",
 )
+
+
+# option httpslog appends "%[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed]
+# %[ssl_fc_sni]/%sslv/%sslc" to the HTTP format: read from the HTTP line's trailing text
+_HTTPS_TAIL = re.compile(r"(-?\d+|-)/([0-9A-Fa-f]+|-)/(\d+|-)/(\d+|-)/(\d+|-) ([^/\s]*)/([^/\s]*)/(\S*)")
+_HTTPS_NAMES = ("fc_err", "ssl_fc_err", "ssl_c_err", "ssl_c_ca_err", "ssl_fc_is_resumed", "ssl_fc_sni", "sslv", "sslc")
+
+
+def _https_tail(rec: Record) -> None:
+    raw = rec["raw"]
+    assert isinstance(raw, dict)
+    m = _HTTPS_TAIL.fullmatch(raw.get("trailing") or "")
+    if m is None:
+        return
+    raw.update(zip(_HTTPS_NAMES, m.groups(), strict=True))
+    for value in (m.group(3), m.group(4)):
+        _cert_error(rec, value)
+    if m.group(6) not in ("", "-"):
+        _sni(rec, m.group(6))
+    if m.group(7) not in ("", "-"):
+        rec["tls.protocol.version"] = m.group(7)
+
+
+_HTTP_CLF = compile_log_format(HTTP_CLF_LOG_FMT, "httplog-clf")
+_TCP_CLF = compile_log_format(TCP_CLF_LOG_FMT, "tcplog-clf")
+
+# Error log format (8.2.5): a connection that failed before a stream existed (SSL handshake, PROXY protocol), e.g.
+# "127.0.0.1:56059 [03/Dec/2012:17:35:10.380] frt/f1: Connection error during SSL handshake"
+_CERT_REJECTED = ("SSL client certificate not trusted", "SSL client CA chain cannot be verified")
+
+
+def _error_message(rec: Record, value: str) -> None:
+    rec["failure.reason"] = value
+    rec["failure.origin"] = "self"
+    if value in _CERT_REJECTED:  # verify required and the client's certificate failed: an authentication failure
+        rec["in.cert_verify"] = "FAILED:" + value
+        rec["failure.class"] = "authn"
+
+
+_ERROR = CompiledTemplate(
+    re.compile(r"(\S+?):(\d+) \[([^\]]+)\] ([^/\s]+)/([^:\s]*): (\S.*)"),
+    ("client_ip", "client_port", "accept_date", "frontend_name", "bind_name", "message"),
+    (put_host("client.address"), None, put_naive_clf_time, None, None, _error_message),
+    label="error",
+)
+# tried in this order on every line (not most-recent-first): a TCP CLF line is also an HTTP CLF line whose request
+# is "TCP " and status 000, so the TCP variant must always be tried first
+_BUILTINS = (_HTTP, _TCP, _TCP_CLF, _HTTP_CLF, _ERROR)
+
+
+def _first_match(templates: tuple[CompiledTemplate, ...]) -> Callable[[str], Record | None]:
+    parsers = tuple(t.parse for t in templates)
+
+    def parse(line: str) -> Record | None:
+        for one in parsers:
+            rec = one(line)
+            if rec is not None:
+                return rec
+        return None
+
+    return parse
 
 
 def _line_parser(parse: Callable[[str], Record | None], what: str) -> Callable[[str], Record | None]:
@@ -304,7 +541,7 @@ def _line_parser(parse: Callable[[str], Record | None], what: str) -> Callable[[
 
 
 def _make_parser(options: FormatOptions) -> Callable[[str], Record | None]:
-    return _line_parser(MultiTemplateParser((_HTTP, _TCP)), "HTTP/TCP log")
+    return _line_parser(_first_match(_BUILTINS), "HTTP/TCP log")
 
 
 def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
@@ -315,7 +552,8 @@ def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
         template = compile_template(options.template)
     except ValueError as exc:
         raise Reject(f"cannot compile the HAProxy log-format: {exc}") from exc
-    return _line_parser(template.parse, "log-format")
+    # connection errors (8.2.5) are logged in their own format whatever the log-format says
+    return _line_parser(MultiTemplateParser((template, _ERROR)), "log-format")
 
 
 def _detect(first_lines: list[str]) -> float:
@@ -324,7 +562,7 @@ def _detect(first_lines: list[str]) -> float:
         line = strip_eol(line)
         m = _SYSLOG.match(line)
         bodies.append(line[m.end():] if m else line)
-    return 0.9 * first_match_score((_HTTP, _TCP), bodies)
+    return 0.9 * first_match_score(_BUILTINS, bodies)
 
 
 FORMATS = (
