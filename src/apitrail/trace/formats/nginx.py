@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 
 from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector
@@ -268,15 +269,15 @@ def _access_log_names(text: str) -> list[str]:
     return names
 
 
-def compile_template(text: str, name: str | None = None) -> CompiledTemplate:
-    """Compile user config text: a config with ``log_format`` directives (the one named, else the one an
-    ``access_log`` uses, else the last), or a bare format string."""
+def _resolve(text: str, name: str | None) -> tuple[str, str, str]:
+    """``(format, escape, label)`` of user config text: the ``log_format`` named, else the one an ``access_log``
+    uses, else the last; or a bare format string."""
     formats = parse_log_formats(text)
     if not formats:
         fmt = text.strip()
         if len(fmt) >= 2 and fmt[0] == fmt[-1] and fmt[0] in "\"'":
             fmt = fmt[1:-1]
-        return compile_log_format(fmt, label="inline")
+        return fmt, "default", "inline"
     chosen = name
     if chosen is None:
         used = [n for n in _access_log_names(text) if n in formats]
@@ -284,7 +285,66 @@ def compile_template(text: str, name: str | None = None) -> CompiledTemplate:
     if chosen not in formats:
         raise ValueError("log_format name not found in the config")
     escape, fmt = formats[chosen]
-    return compile_log_format(fmt, escape, label=chosen)
+    return fmt, escape, chosen
+
+
+def compile_template(text: str, name: str | None = None) -> CompiledTemplate:
+    """Compile user config text: a config with ``log_format`` directives (the one named, else the one an
+    ``access_log`` uses, else the last), or a bare format string."""
+    fmt, escape, label = _resolve(text, name)
+    return compile_log_format(fmt, escape, label=label)
+
+
+def _escape_default(text: str, name: str | None) -> bool:
+    """Whether the chosen format writes values with ``escape=default`` (not ``json``, not ``none``)."""
+    try:
+        return _resolve(text, name)[1] not in ("json", "none")
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------- escape=default
+
+_HEX = re.compile(r"\\x([0-9A-Fa-f]{2})")
+
+
+def unescape(value: str) -> str:
+    """Undo ``escape=default``: ``"``, ``\\`` and bytes above 126 were written as ``\\xHH`` (UTF-8 text as its
+    bytes). Control characters (below 32, and 127) stay escaped: no field should carry them."""
+    if "\\x" not in value:
+        return value
+    out = bytearray()
+    pos = 0
+    for m in _HEX.finditer(value):
+        out += value[pos:m.start()].encode()
+        byte = int(m.group(1), 16)
+        out += m.group(0).encode() if byte < 32 or byte == 127 else bytes((byte,))
+        pos = m.end()
+    out += value[pos:].encode()
+    return out.decode("utf-8", "backslashreplace")
+
+
+def _unescaping(apply: Applier | None) -> Applier | None:
+    if apply is None:
+        return None
+
+    def unescaped(rec: Record, value: str) -> None:
+        apply(rec, unescape(value))
+
+    return unescaped
+
+
+def _decoding(template: CompiledTemplate) -> CompiledTemplate:
+    """The same template whose appliers see unescaped values (``raw`` keeps the line as logged)."""
+    return CompiledTemplate(template.regex, template.names, tuple(_unescaping(a) for a in template.appliers),
+                            finish=template.finish, label=template.label, quoted=template.quoted)
+
+
+def _slow_on_escapes(vector: Vector | None) -> Vector | None:
+    # the SQL does not unescape: a line with an escape goes to the Python parser
+    if vector is None:
+        return None
+    return replace(vector, slow_line_contains=(*vector.slow_line_contains, "\\x"))
 
 
 # --------------------------------------------------------------------------------------------- built-ins
@@ -318,7 +378,7 @@ _COMBINED_MARKERS = {"http_referer": "_took_part_referer", "http_user_agent": "_
 
 @lru_cache(maxsize=1)
 def _combined_vector() -> Vector | None:
-    return template_vector(_COMBINED, _COMBINED_RE2, _COMBINED_RE2_NAMES, _COMBINED_MARKERS)
+    return _slow_on_escapes(template_vector(_COMBINED, _COMBINED_RE2, _COMBINED_RE2_NAMES, _COMBINED_MARKERS))
 
 
 def _ingress_finish(rec: Record) -> None:
@@ -346,14 +406,15 @@ _UPSTREAMINFO = CompiledTemplate(
 )
 
 
-def _line_parser(template: CompiledTemplate, what: str) -> Callable[[str], Record | None]:
+def _line_parser(template: CompiledTemplate, what: str, escaped: bool = True) -> Callable[[str], Record | None]:
     parse = template.parse
+    parse_escaped = _decoding(template).parse if escaped else parse
 
     def parse_line(line: str) -> Record | None:
         line = strip_eol(line)
         if not line.strip():
             return None
-        rec = parse(line)
+        rec = parse_escaped(line) if "\\x" in line else parse(line)
         if rec is None:
             raise Reject(f"line does not match the nginx {what} format")
         return rec
@@ -373,7 +434,8 @@ def _make_template(options: FormatOptions) -> Callable[[str], Record | None]:
         template = compile_template(options.template, options.settings.get("log_format_name"))
     except ValueError as exc:
         raise Reject(f"cannot compile the nginx log_format: {exc}") from exc
-    return _line_parser(template, f"log_format {template.label!r}")
+    escaped = _escape_default(options.template, options.settings.get("log_format_name"))
+    return _line_parser(template, f"log_format {template.label!r}", escaped)
 
 
 def _vector_nginx(options: FormatOptions) -> Vector | None:
@@ -383,9 +445,11 @@ def _vector_nginx(options: FormatOptions) -> Vector | None:
 @lru_cache(maxsize=32)
 def _template_vector_for(text: str, name: str | None) -> Vector | None:
     try:
-        return template_vector(compile_template(text, name))
+        template = compile_template(text, name)
     except ValueError:
         return None
+    vector = template_vector(template)
+    return _slow_on_escapes(vector) if _escape_default(text, name) else vector
 
 
 def _vector_template(options: FormatOptions) -> Vector | None:
