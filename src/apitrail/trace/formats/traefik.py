@@ -33,6 +33,7 @@ from apitrail.trace.formats._template_utils import (
     apply_target,
     first_match_score,
     header_applier,
+    host_of,
     put,
     put_host,
     put_method,
@@ -108,9 +109,14 @@ def _parse_json(line: str) -> Record | None:
             if header is not None:
                 header(rec, value)
     if "upstream.address" not in rec:
-        url = get("ServiceURL") or get("BackendURL")
+        # ServiceURL is a string in some releases and a marshalled url.URL object ({"Scheme", "Host", ...}) in others
+        url = get("ServiceURL") or get("ServiceURL.Host") or get("BackendURL") or get("BackendURL.Host")
         if url and url != "-":
             rec["upstream.address"] = url
+    if "client.address" not in rec:  # ClientHost dropped by accessLog.fields.names: ClientAddr is host:port
+        addr = get("ClientAddr")
+        if addr and addr != "-":
+            rec["client.address"] = host_of(addr)
     return rec
 
 
