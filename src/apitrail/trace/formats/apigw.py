@@ -14,6 +14,15 @@ Identity and failure variables (REST and HTTP APIs): ``$context.authorizer.*`` (
 ``$context.identity.apiKeyId``, ``$context.error.responseType`` (gateway response type: ``ACCESS_DENIED``,
 ``UNAUTHORIZED``, ``EXPIRED_TOKEN``, ``MISSING_AUTHENTICATION_TOKEN``, ``INTEGRATION_FAILURE``, ...),
 ``$context.integration.error`` / ``$context.integrationErrorMessage``, ``$context.xrayTraceId``.
+``$context.error.message`` / ``error.messageString`` (the gateway response's text) is the reason of last resort,
+``$context.wafResponseCode`` ``WAF_BLOCK`` a WAF denial. ``$context.awsEndpointRequestId`` (the integration's own
+request id) is kept in ``raw`` only: it is no CDN edge id.
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html,
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html)
+
+Templates: a JSON template (variables quoted or bare, as in ``"status": $context.status``) compiles into the
+vectorised mapping; a text template (CLF, CSV, XML, as in AWS's examples) compiles into an anchored regex, each
+value running up to the next literal character, parsed by Python only.
 Secrets: ``$context.identity.apiKey`` (a raw API key) and claims such as ``email``.
 """
 
@@ -59,7 +68,6 @@ VARIABLES: dict[str, tuple[str, str, Any]] = {
     "integration.status": ("in.upstream_status", "str", None),
     "extendedRequestId": ("in.request_id", "str", "apigw.extendedRequestId"),
     "requestId": ("in.request_id", "str", "apigw.requestId"),
-    "awsEndpointRequestId": ("in.edge_request_id", "str", None),
     "xrayTraceId": ("in.x-amzn-trace-id", "str", None),
     "identity.apiKeyId": ("credential.id", "str", None),
     "identity.apiKey": ("in.api_key", "str", None),
@@ -70,6 +78,10 @@ VARIABLES: dict[str, tuple[str, str, Any]] = {
     "authenticate.status": ("authn.result", "map", _STATUS_AUTHN),
     "authorize.status": ("authz.decision", "map", _STATUS_AUTHZ),
     "authorizer.status": ("authz.decision", "map", _STATUS_AUTHZ),
+    # WAF_ALLOW only says the WAF let the request through: no authorization verdict
+    "wafResponseCode": ("authz.decision", "map", (("WAF_BLOCK", "deny"),)),
+    "error.message": ("failure.reason", "str", None),
+    "error.messageString": ("failure.reason", "str", None),
     "integration.error": ("failure.reason", "str", None),
     "integrationErrorMessage": ("failure.reason", "str", None),
     "authorizer.error": ("failure.reason", "str", None),
@@ -112,6 +124,8 @@ DEFAULT_TEMPLATE: dict[str, str] = {
     "errorResponseType": "$context.error.responseType",
     "responseType": "$context.error.responseType",
     "principalId": "$context.authorizer.principalId",
+    "errorMessage": "$context.error.message",
+    "wafResponseCode": "$context.wafResponseCode",
 }
 
 _VAR = re.compile(r"\$context\.([A-Za-z0-9_.\-]+)")
@@ -128,17 +142,30 @@ def _walk(obj: Any, path: tuple[str, ...], out: list[tuple[tuple[str, ...], str]
             out.append((path, m.group(1)))
 
 
+_BARE_VAR = re.compile(r'(?<!["A-Za-z0-9_.])(\$context\.[A-Za-z0-9_.\-]*[A-Za-z0-9_\-])')
+
+
+def _template_json(text: str) -> Any:
+    """The template as JSON, or None when it is a text (CLF, CSV, XML...) template."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return None
+    # as written; with the quotes the CLI/CloudFormation escape; with bare variables ("status": $context.status,
+    # "msg": $context.error.messageString) quoted
+    for candidate in (text, text.replace('\\"', '"')):
+        for quoted in (candidate, _BARE_VAR.sub(r'"\1"', candidate)):
+            try:
+                return json.loads(quoted)
+            except ValueError:
+                continue
+    return None
+
+
 def compile_template(text: str) -> Vector:
     """A JSON ``$context`` access-log template -> Vector. Raises Reject on a template that is not JSON."""
-    text = text.strip()
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        # API Gateway stores the format with quotes escaped when it comes from the CLI/CloudFormation
-        try:
-            obj = json.loads(text.replace('\\"', '"'))
-        except ValueError:
-            raise Reject("the API Gateway template is not a JSON object (text/CLF templates are not supported)") from None
+    obj = _template_json(text)
+    if obj is None:
+        raise Reject("the API Gateway template is not a JSON object")
     if not isinstance(obj, dict):
         raise Reject("the API Gateway template is not a JSON object")
     pairs: list[tuple[tuple[str, ...], str]] = []
@@ -146,6 +173,36 @@ def compile_template(text: str) -> Vector:
     if not pairs:
         raise Reject("the API Gateway template has no $context variables")
     return _vector(pairs)
+
+
+def compile_text_template(text: str) -> tuple[re.Pattern[str], list[str]]:
+    """A text template (CLF, CSV, XML, ...) -> an anchored regex whose groups ``g0..gN`` hold the variables (in
+    order). A value runs up to the first character of the literal that follows it (to the end of the line for the
+    last one). Raises Reject without variables."""
+    text = text.strip()
+    variables: list[str] = []
+    parts: list[str] = []
+    pos = 0
+    matches = [m for m in _VAR.finditer(text)]
+    if not matches:
+        raise Reject("the API Gateway template has no $context variables")
+    for i, m in enumerate(matches):
+        var = m.group(1).rstrip(".")
+        end = m.start(1) + len(var)
+        parts.append(re.escape(text[pos:m.start()]))
+        nxt_end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        follow = text[end:nxt_end]
+        if follow:
+            stop = re.escape(follow[0])
+            parts.append(f"(?P<g{i}>[^{stop}]*)")
+        elif i + 1 < len(matches):
+            parts.append(f"(?P<g{i}>.*?)")
+        else:
+            parts.append(f"(?P<g{i}>.*)")
+        variables.append(var)
+        pos = end
+    parts.append(re.escape(text[pos:]))
+    return re.compile("".join(parts)), variables
 
 
 def _vector(pairs: list[tuple[tuple[str, ...], str]]) -> Vector:
@@ -189,6 +246,7 @@ def _claims_extra(pairs: list[tuple[tuple[str, ...], str]]) -> Any:
     claim_paths = [(v.removeprefix("authorizer.claims."), p) for p, v in pairs if v.startswith("authorizer.claims.")]
     principal = [p for p, v in pairs if v == "authorizer.principalId"]
     api_keys = [p for p, v in pairs if v == "identity.apiKey"]
+    waf = [p for p, v in pairs if v == "wafResponseCode"]
 
     def extra(obj: Any, rec: dict[str, Any]) -> None:
         claims = {}
@@ -209,6 +267,8 @@ def _claims_extra(pairs: list[tuple[tuple[str, ...], str]]) -> Any:
                 rec["in.token_location"] = "header"
         if rec.get("credential.id"):
             rec["credential.kind"] = "apigw_api_key"
+        if any(get_path(obj, path) == "WAF_BLOCK" for path in waf):
+            rec["authz.decision"], rec["authz.engine"] = "deny", "waf"
         if rec.get("authz.decision"):
             rec.setdefault("authz.engine", "apigw_authorizer")
 
@@ -217,19 +277,49 @@ def _claims_extra(pairs: list[tuple[tuple[str, ...], str]]) -> Any:
 
 def _template_pairs(options: FormatOptions) -> list[tuple[tuple[str, ...], str]]:
     if options.template:
-        obj = json.loads(options.template.strip()) if options.template.strip().startswith("{") else None
         pairs: list[tuple[tuple[str, ...], str]] = []
-        _walk(obj, (), pairs)
+        _walk(_template_json(options.template), (), pairs)
         return pairs
     return [((k,), v.removeprefix("$context.")) for k, v in DEFAULT_TEMPLATE.items()]
 
 
-def _make_vector(options: FormatOptions) -> Vector:
-    return compile_template(options.template) if options.template else DEFAULT_VECTOR
+def _make_vector(options: FormatOptions) -> Vector | None:
+    if not options.template:
+        return DEFAULT_VECTOR
+    if _template_json(options.template) is None and _VAR.search(options.template):
+        return None  # a text template: the Python parser only
+    return compile_template(options.template)
+
+
+def _make_text(template: str) -> Parser:
+    rx, variables = compile_text_template(template)
+    pairs: list[tuple[tuple[str, ...], str]] = [((var,), var) for var in dict.fromkeys(variables)]
+    json_parser = parser_from_vector(_vector(pairs), _claims_extra(pairs))
+
+    def parse(line: str) -> dict[str, Any] | None:
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            return None
+        m = rx.fullmatch(text)
+        if m is None:
+            raise Reject("line does not match the API Gateway template")
+        obj: dict[str, str] = {}
+        for i, var in enumerate(variables):
+            value = m.group(f"g{i}")
+            if var == "error.messageString" and len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            obj.setdefault(var, value)
+        return json_parser(json.dumps(obj))
+
+    return parse
 
 
 def _make(options: FormatOptions) -> Parser:
     vector = _make_vector(options)
+    if vector is None and options.template:
+        return _make_text(options.template)
+    if vector is None:
+        raise Reject("no API Gateway template")
     try:
         pairs = _template_pairs(options)
     except ValueError:
