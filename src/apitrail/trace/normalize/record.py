@@ -47,7 +47,9 @@ _TS_FIELDS = frozenset(f.name for f in FIELD_BY_NAME.values() if pa.types.is_tim
 _LIST_FIELDS = frozenset(f.name for f in FIELD_BY_NAME.values() if pa.types.is_list(f.type))
 # fields whose values are fingerprints or fixed vocabularies: never rescanned
 _NO_SCAN = frozenset({"token.fingerprint", "token.subject_fp", "token.id_fp", "url.query_fp", "enduser.id_fp",
-                      "raw.unmapped", "schema.source_fingerprint", "trace.id", "span.id", "trace.parent_id"})
+                      "raw.unmapped", "schema.source_fingerprint", "trace.id", "span.id", "trace.parent_id",
+                      # enumerations set by the parsers ("api_key", "header:authorization"), never logged values
+                      "token.type", "token.location", "authn.mechanism", "credential.kind"})
 
 
 @dataclass(frozen=True)
