@@ -62,7 +62,8 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
         rec["hop.layer"] = _LAYERS[source]
     if source == "CF" and rec.get("in.request_id"):
         rec["in.edge_request_id"] = rec["in.request_id"]
-    headers = (obj.get(H) or {}).get("headers")
+    request = obj.get(H)
+    headers = request.get("headers") if isinstance(request, dict) else None
     if isinstance(headers, list):
         for h in headers:
             if isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str):
