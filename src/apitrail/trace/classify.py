@@ -77,7 +77,12 @@ KONG_SOURCE = "failure.origin|raw:source"
 APIGW_TYPE = "failure.reason|raw:error.responseType|raw:responseType|raw:errorResponseType"
 CF_ORIGIN = "upstream.status_codes|raw:OriginResponseStatus"
 CF_SECURITY = "raw:SecurityAction|raw:SecurityActions|raw:WAFAction"
-CF_SOURCES = "raw:SecuritySources|raw:SecuritySource|raw:FirewallMatchesSources"
+CF_SOURCES = "failure.source|raw:SecuritySources|raw:SecuritySource|raw:FirewallMatchesSources"
+CF_BLOCKING = ("block", "drop", "challenge", "challengeFailed", "jschallenge", "jschallengeFailed", "managedChallenge",
+               "managedChallengeFailed", "connectionClose", "forceConnectionClose")
+"""Cloudflare security actions that stop a request (Logpush ``SecurityAction``, camel-cased; the rules API spells
+them snake-cased, ``managed_challenge``, ``js_challenge``: compared with ``loose_in``). Solved or bypassed
+challenges, ``allow``, ``skip``, ``log`` and ``unknown`` let it through."""
 CLOUDFRONT_DETAIL = "failure.reason|raw:x-edge-detailed-result-type|raw:x_edge_detailed_result_type"
 APIM_SOURCE = "raw:LastErrorSource|raw:lastErrorSource"
 APIM_REASON = "failure.reason|raw:LastErrorReason"
@@ -179,9 +184,9 @@ SIGNALS: tuple[Signal, ...] = (
              "expired"), E4), CLOUDFLARE, "tls.client.verify_result|raw:ClientMTLSAuthStatus"),
     Signal("cloudflare-rate", "rate_limited", (("has", CF_SOURCES, "ratelimit"),), CLOUDFLARE, CF_SOURCES),
     Signal("cloudflare-security", "authz",
-           (("or", ("in", CF_SECURITY, "block", "managed_challenge", "challenge", "jschallenge", "drop"),
-             ("has", CF_SECURITY, "block"), ("in", "authz.decision", "deny")),), CLOUDFLARE,
-           f"{CF_SOURCES}|{CF_SECURITY}"),
+           (("or", ("loose_in", CF_SECURITY, *CF_BLOCKING), ("has", CF_SECURITY, "block"),
+             ("in", "authz.decision", "deny")),), CLOUDFLARE, f"{CF_SOURCES}|{CF_SECURITY}",
+           doc="a block, a served or failed challenge, a drop or a closed connection stopped the request"),
     Signal("cloudflare-origin-unreachable", "dependency", (("in", CF_ORIGIN, "0"), E5), CLOUDFLARE, CF_ORIGIN,
            doc="OriginResponseStatus 0: no response from the origin"),
     Signal("cloudflare-client-abort", "client_abort", (("status", "499", "499"),), CLOUDFLARE,
@@ -290,6 +295,14 @@ def _norm(expr: str) -> str:
     return f"replace(lower({expr}), ' ', '_')"
 
 
+def _loose(expr: str) -> str:
+    return f"replace(replace(replace(lower({expr}), '_', ''), '-', ''), ' ', '')"
+
+
+def _loose_value(value: str) -> str:
+    return value.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
 def cond_sql(c: Cond, d: Dialect, fx: Any = None) -> str:
     """SQL for one condition; ``fx`` maps a field reference to SQL (default: :func:`field_expr`)."""
     op = c[0]
@@ -305,6 +318,9 @@ def cond_sql(c: Cond, d: Dialect, fx: Any = None) -> str:
         return f"coalesce(lower({f}) = {lit(c[2].lower(), d)}, false)"
     if op == "in":
         return f"coalesce(lower({f}) IN {in_list([v.lower() for v in c[2:]], d)}, false)"
+    if op == "loose_in":
+        # like "in", but "_", "-" and spaces do not count: managedChallenge = managed_challenge = managed-challenge
+        return f"coalesce({_loose(f)} IN {in_list(sorted({_loose_value(v) for v in c[2:]}), d)}, false)"
     if op == "notin":
         return f"coalesce(lower({f}) NOT IN {in_list([v.lower() for v in c[2:]], d)}, true)"
     if op == "prefix":
