@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from _trace_helpers import FIXTURES
 from test_classify import classify, h
 
-from apitrail.trace.engines.duckdb import analyze_connection
+from apitrail.trace.engines.duckdb import analyze_connection, load_hops
 from apitrail.trace.ingest import IngestOptions, ingest_paths
 from apitrail.trace.store import Store
 
@@ -26,15 +27,22 @@ def signal(failure: dict[str, Any]) -> str:
 
 
 def fixture_failures(path: Path, fmt: str | None = None) -> dict[int, dict[str, Any]]:
-    """The failure of each request of a fixture file (each line its own request), by source line."""
+    """The failure of each hop of a fixture file classified as a request of its own (the parser's shapes through
+    the signal table, whatever the join makes of the file), by source line."""
     store = Store()
     try:
         names = ((path.name, fmt),) if fmt else ()
         ingest_paths([path], IngestOptions(format_names=names), store)
-        recs = analyze_connection(store.con).requests
+        table = store.con.sql('SELECT * FROM hops ORDER BY "source.line"').to_arrow_table()
     finally:
         store.close()
-    return {r["hops"][0]["source"]["line"]: r["failure"] for r in recs if len(r["hops"]) == 1}
+    out = {}
+    for i in range(table.num_rows):
+        con = duckdb.connect()
+        load_hops(con, table.slice(i, 1))
+        (rec,) = analyze_connection(con).requests
+        out[rec["hops"][0]["source"]["line"]] = rec["failure"]
+    return out
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -83,3 +91,37 @@ def test_cloudflare_documented_security_lines() -> None:
             assert signal(got[line]).startswith("cloudflare-"), got[line]
             seen.add(want)
     assert seen == {"authz", "rate_limited"}
+
+
+# --- 2. AWS WAF rate-based rules
+
+
+def _waf(action: str, rule_type: str, status: int, **kw: Any) -> dict[str, Any]:
+    return h("cdn", "aws-waf", status, **{"authz.decision": "deny", "authz.engine": "waf", "failure.origin": "self",
+                                          "failure.reason": f"{action}:some-rule", "failure.source": rule_type,
+                                          "source.format": "aws_waf", **kw})
+
+
+@pytest.mark.parametrize(("hop", "cls", "sig"), [
+    (_waf("BLOCK", "RATE_BASED", 429), "rate_limited", "aws-waf-rate-based"),
+    (_waf("BLOCK", "RATE_BASED", 403), "rate_limited", "aws-waf-rate-based"),
+    # the parser's fields absent: the raw WAF record still says it
+    (h("cdn", "aws-waf", 403, **raw(action="BLOCK", terminatingRuleType="RATE_BASED")), "rate_limited",
+     "aws-waf-rate-based"),
+    (_waf("BLOCK", "REGULAR", 403), "authz", "authz-deny"),
+    (_waf("BLOCK", "MANAGED_RULE_GROUP", 403), "authz", "authz-deny"),
+    (_waf("CAPTCHA", "RATE_BASED", 405), "authz", "authz-deny"),
+], ids=["rate-429", "rate-403", "rate-raw", "regular", "managed", "rate-captcha"])
+def test_aws_waf_rate_based_block_is_rate_limited(hop: dict[str, Any], cls: str, sig: str) -> None:
+    failure = classify([hop])
+    assert (failure["class"], signal(failure)) == (cls, sig)
+
+
+def test_aws_waf_documented_rate_based_line() -> None:
+    path = FIXTURES / "aws_waf" / "documented.jsonl"
+    got = fixture_failures(path)
+    rate = [n for n, obj in enumerate(_lines(path), start=1)
+            if obj.get("terminatingRuleType") == "RATE_BASED" and obj.get("action") == "BLOCK"]
+    assert rate
+    for line in rate:
+        assert got[line]["class"] == "rate_limited", got[line]

@@ -67,6 +67,7 @@ AKAMAI = ("akamai",)
 APIGW = ("apigw", "api_gateway", "apigateway", "api-gateway")
 APIM = ("apim", "azure")
 ALB = ("alb", "elb")
+AWS_WAF = ("aws-waf", "aws_waf")
 
 RCD = "failure.reason|raw:response_code_details|raw:RESPONSE_CODE_DETAILS"
 FLAGS = "response.flags|raw:response_flags|raw:RESPONSE_FLAGS"
@@ -89,6 +90,8 @@ APIM_REASON = "failure.reason|raw:LastErrorReason"
 AKAMAI_ERR = "failure.reason|raw:errorCode"
 ALB_ERR = "failure.reason|raw:error_reason|raw:classification_reason"
 TRAEFIK_ORIGIN = "upstream.status_codes|raw:OriginStatus"
+WAF_RULE_TYPE = "failure.source|raw:terminatingRuleType"
+WAF_ACTION = "raw:action|failure.reason"
 
 E4 = ("status", "400", "499")
 E5 = ("status", "500", "599")
@@ -205,6 +208,10 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("akamai-origin", "dependency",
            (("or", ("has", AKAMAI_ERR, "err_connect"), ("has", AKAMAI_ERR, "err_read_timeout"),
              ("has", AKAMAI_ERR, "err_dns"), ("has", AKAMAI_ERR, "err_zero_size_object")),), AKAMAI, AKAMAI_ERR),
+    # --- AWS WAF: terminatingRuleType / action
+    Signal("aws-waf-rate-based", "rate_limited", (("eq", WAF_RULE_TYPE, "RATE_BASED"), ("prefix", WAF_ACTION, "block")),
+           AWS_WAF, "failure.reason|raw:terminatingRuleId",
+           doc="a rate-based rule blocked the request: rate limiting, not an authorization decision"),
     # --- AWS ALB
     Signal("alb-auth", "authn", (("prefix", ALB_ERR, "auth"),), ALB, ALB_ERR),
     Signal("alb-target", "dependency", (("or", ("prefix", ALB_ERR, "target"), ("prefix", ALB_ERR, "lambda")),), ALB,
