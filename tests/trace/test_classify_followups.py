@@ -125,3 +125,33 @@ def test_aws_waf_documented_rate_based_line() -> None:
     assert rate
     for line in rate:
         assert got[line]["class"] == "rate_limited", got[line]
+
+
+# --- 3. ALB error_reason values of the WAF integration
+
+ALB_WAF_ERRORS = ["WAFConnectionError", "WAFConnectionTimeout", "WAFResponseReadTimeout", "WAFServiceError",
+                  "WAFMemoryExceeded", "WAFUnhandledException"]
+
+
+@pytest.mark.parametrize("reason", ALB_WAF_ERRORS)
+def test_alb_waf_error_is_a_dependency_failure_of_the_load_balancer(reason: str) -> None:
+    failure = classify([h("edge_lb", "aws-alb", 500, **{"failure.reason": reason, "source.format": "aws_alb"}),
+                        h("backend", "orders", 200)])
+    assert (failure["class"], failure["layer"], signal(failure)) == ("dependency", "edge_lb", "alb-waf")
+    assert failure["reason"] == reason
+    assert (failure.get("hop") or {}).get("line") == 0
+
+
+def test_alb_waf_error_from_raw_error_reason() -> None:
+    failure = classify([h("edge_lb", "aws-alb", 403, **raw(error_reason="WAFServiceError"))])
+    assert (failure["class"], signal(failure)) == ("dependency", "alb-waf")
+
+
+def test_alb_documented_waf_error_line() -> None:
+    path = FIXTURES / "aws_alb" / "documented.log"
+    got = fixture_failures(path)
+    lines = [n for n, ln in enumerate(path.read_text().splitlines(), start=1)
+             if any(f'"{e}"' in ln for e in ALB_WAF_ERRORS)]
+    assert lines
+    for line in lines:
+        assert (got[line]["class"], got[line]["layer"], signal(got[line])) == ("dependency", "edge_lb", "alb-waf")

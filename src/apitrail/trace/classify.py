@@ -214,6 +214,9 @@ SIGNALS: tuple[Signal, ...] = (
            doc="a rate-based rule blocked the request: rate limiting, not an authorization decision"),
     # --- AWS ALB
     Signal("alb-auth", "authn", (("prefix", ALB_ERR, "auth"),), ALB, ALB_ERR),
+    Signal("alb-waf", "dependency", (("prefix", ALB_ERR, "waf"),), ALB, ALB_ERR,
+           doc="WAFConnectionError, WAFConnectionTimeout, WAFResponseReadTimeout, WAFServiceError, WAFMemoryExceeded, "
+               "WAFUnhandledException: the load balancer could not get a verdict from AWS WAF"),
     Signal("alb-target", "dependency", (("or", ("prefix", ALB_ERR, "target"), ("prefix", ALB_ERR, "lambda")),), ALB,
            ALB_ERR),
     Signal("alb-client-abort", "client_abort", (("status", "460", "460"),), ALB, "http.response.status_code"),
