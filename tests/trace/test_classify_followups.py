@@ -155,3 +155,39 @@ def test_alb_documented_waf_error_line() -> None:
     assert lines
     for line in lines:
         assert (got[line]["class"], got[line]["layer"], signal(got[line])) == ("dependency", "edge_lb", "alb-waf")
+
+
+# --- 4. Azure APIM: the failed policy from failure.source (nested properties.lastError.source, *_s columns)
+
+APIM_POLICY_SIGNALS = {"validate-jwt": ("authn", "apim-validate"),
+                       "validate-client-certificate": ("authn", "apim-validate"),
+                       "rate-limit": ("rate_limited", "apim-rate"), "rate-limit-by-key": ("rate_limited", "apim-rate"),
+                       "quota-by-key": ("rate_limited", "apim-rate"), "ip-filter": ("authz", "apim-ip-filter"),
+                       "forward-request": ("dependency", "apim-forward")}
+
+
+@pytest.mark.parametrize("source", sorted(APIM_POLICY_SIGNALS))
+@pytest.mark.parametrize("status", [403, 429, 500, 504])
+def test_apim_signal_reads_failure_source(source: str, status: int) -> None:
+    failure = classify([h("gateway", "azure-apim", status, **{"failure.source": source, "failure.origin": "self",
+                                                               "failure.reason": "SomeReason"})])
+    assert (failure["class"], signal(failure)) == APIM_POLICY_SIGNALS[source]
+
+
+def test_apim_signal_reads_log_analytics_column() -> None:
+    failure = classify([h("gateway", "azure-apim", 502, **raw(lastError_source_s="forward-request"))])
+    assert (failure["class"], signal(failure)) == ("dependency", "apim-forward")
+
+
+def test_apim_docs_shapes() -> None:
+    path = FIXTURES / "azure_apim" / "docs-shapes.jsonl"
+    expected = json.loads(path.with_name("docs-shapes.expected.json").read_text())["hops"]
+    got = fixture_failures(path)
+    checked = set()
+    for hop in expected:
+        source = hop.get("failure.source")
+        if source in APIM_POLICY_SIGNALS:
+            line = hop["source.line"]
+            assert (got[line]["class"], signal(got[line])) == APIM_POLICY_SIGNALS[source], (line, source)
+            checked.add(APIM_POLICY_SIGNALS[source][1])
+    assert {"apim-validate", "apim-rate"} <= checked

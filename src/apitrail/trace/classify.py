@@ -85,7 +85,9 @@ CF_BLOCKING = ("block", "drop", "challenge", "challengeFailed", "jschallenge", "
 them snake-cased, ``managed_challenge``, ``js_challenge``: compared with ``loose_in``). Solved or bypassed
 challenges, ``allow``, ``skip``, ``log`` and ``unknown`` let it through."""
 CLOUDFRONT_DETAIL = "failure.reason|raw:x-edge-detailed-result-type|raw:x_edge_detailed_result_type"
-APIM_SOURCE = "raw:LastErrorSource|raw:lastErrorSource"
+APIM_SOURCE = "failure.source|raw:LastErrorSource|raw:lastErrorSource|raw:lastError_source_s"
+"""The policy that failed: the parser's ``failure.source`` (it reads ``properties.lastError.source`` and the Log
+Analytics column spellings too), else a top-level key."""
 APIM_REASON = "failure.reason|raw:LastErrorReason"
 AKAMAI_ERR = "failure.reason|raw:errorCode"
 ALB_ERR = "failure.reason|raw:error_reason|raw:classification_reason"
