@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from _trace_helpers import FIXTURES
+from _trace_helpers import FIXTURES, meta_for, options_for
 from test_classify import classify, h
 
 from apitrail.trace.engines.duckdb import analyze_connection, load_hops
@@ -191,3 +191,52 @@ def test_apim_docs_shapes() -> None:
             assert (got[line]["class"], signal(got[line])) == APIM_POLICY_SIGNALS[source], (line, source)
             checked.add(APIM_POLICY_SIGNALS[source][1])
     assert {"apim-validate", "apim-rate"} <= checked
+
+
+# --- 5. A failed client-certificate verification with no HTTP status (HAProxy error log lines)
+
+
+@pytest.mark.parametrize("verify", ["FAILED:SSL client certificate not trusted", "FAILED:X509_V_ERR_10", "untrusted"])
+def test_client_certificate_failure_without_status_is_authn(verify: str) -> None:
+    failure = classify([h("proxy", "haproxy", None, **{"tls.client.verify_result": verify, "failure.origin": "self",
+                                                        "failure.reason": "SSL handshake failure"})])
+    assert (failure["class"], failure["layer"], signal(failure)) == ("authn", "proxy", "tls-client-verify")
+    assert failure["reason"] == verify
+    assert (failure.get("hop") or {}).get("line") == 0
+
+
+def test_hop_without_status_and_without_a_no_status_signal_stays_none() -> None:
+    # an error-log line that says nothing about the certificate, and status-less hops whose only evidence is a
+    # signal that needs a status (Envoy flags, a parser's class, an authz deny) are not failures
+    for hop in (h("proxy", "haproxy", None, **{"failure.reason": "Connection error during SSL handshake",
+                                                "failure.origin": "self"}),
+                h("mesh", "envoy", None, **{"response.flags": "UF"}),
+                h("proxy", "nginx", None, **{"failure.class": "authn", "authz.decision": "deny"})):
+        assert classify([hop])["class"] == "none"
+
+
+def test_client_certificate_failure_with_a_success_status_is_not_a_failure() -> None:
+    # optional verification: HAProxy logged the failed check but answered 200
+    failure = classify([h("proxy", "haproxy", 200, **{"tls.client.verify_result": "FAILED:X509_V_ERR_10"})])
+    assert failure["class"] == "none"
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("httpslog_clf_errors.log", "haproxy"),
+                                           ("template_captures.log", None)])
+def test_haproxy_error_lines_rejecting_the_certificate_are_authn(name: str, fmt: str | None) -> None:
+    path = FIXTURES / "haproxy" / name
+    store = Store()
+    try:
+        options = options_for(path) if meta_for(path) else IngestOptions(format_names=((name, fmt),))
+        ingest_paths([path], options, store)
+        recs = analyze_connection(store.con).requests
+    finally:
+        store.close()
+    rejected = [r for r in recs if any(hop["status"] is None for hop in r["hops"])
+                and r["failure"]["class"] != "none"]
+    cert_lines = {n for n, ln in enumerate(path.read_text().splitlines(), start=1)
+                  if ln.endswith(("SSL client certificate not trusted", "SSL client CA chain cannot be verified"))}
+    assert cert_lines
+    assert {r["failure"]["hop"]["line"] for r in rejected} == cert_lines
+    for r in rejected:
+        assert (r["failure"]["class"], signal(r["failure"])) == ("authn", "tls-client-verify")

@@ -97,6 +97,9 @@ WAF_ACTION = "raw:action|failure.reason"
 
 E4 = ("status", "400", "499")
 E5 = ("status", "500", "599")
+NO_STATUS = ("nostatus",)
+"""The hop logged no HTTP status (a connection-level record: an HAProxy error line, a failed TLS handshake). Only
+signals with this condition classify such a hop, and then it counts as an error hop."""
 
 SIGNALS: tuple[Signal, ...] = (
     # --- Envoy / Istio: RESPONSE_CODE_DETAILS and RESPONSE_FLAGS
@@ -240,8 +243,9 @@ SIGNALS: tuple[Signal, ...] = (
     # --- generic decision fields set by any parser
     Signal("tls-client-verify", "authn",
            (("or", ("prefix", "tls.client.verify_result", "failed"),
-             ("in", "tls.client.verify_result", "untrusted", "expired", "notyetvalid")), E4), (),
-           "tls.client.verify_result"),
+             ("in", "tls.client.verify_result", "untrusted", "expired", "notyetvalid")), ("or", E4, NO_STATUS)), (),
+           "tls.client.verify_result",
+           doc="also with no status: a handshake that rejected the client certificate never reached HTTP"),
     Signal("authn-failure", "authn", (("eq", "authn.result", "failure"), E4), (), "failure.reason|authn.mechanism"),
     Signal("audience-mismatch", "authz",
            (("or", ("has", "failure.reason|raw:error|raw:message|raw:msg", "insufficient_scope"),
@@ -323,6 +327,8 @@ def cond_sql(c: Cond, d: Dialect, fx: Any = None) -> str:
     if op == "status":
         lo, hi = int(c[1]), int(c[2])
         return f"(status BETWEEN {lo} AND {hi})"
+    if op == "nostatus":
+        return "(status IS NULL)"
     f = fx(c[1]) if fx is not None else field_expr(c[1], d)
     if op == "has":
         return f"coalesce(instr({_norm(f)}, {lit(c[2].lower().replace(' ', '_'), d)}) > 0, false)"
@@ -377,6 +383,11 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
         return families.setdefault(products, f"px_{len(families)}")
 
     idx = "CASE " + " ".join(f"WHEN {signal_sql(s, d, fx, px)} THEN {i}" for i, s in enumerate(signals)) + " END"
+    # a hop with no status is classified only by the signals that say they apply to one (NO_STATUS)
+    bare = [(i, s) for i, s in enumerate(signals) if _allows_no_status(s)]
+    if bare:
+        bare_idx = "CASE " + " ".join(f"WHEN {signal_sql(s, d, fx, px)} THEN {i}" for i, s in bare) + " END"
+        idx = f"CASE WHEN status IS NULL THEN {bare_idx} ELSE {idx} END"
     relay = " OR ".join(
         "(" + " AND ".join([product_sql(p, d, px), *(cond_sql(c, d, fx) for c in conds)]) + ")" for p, conds in RELAY
     )
@@ -415,6 +426,21 @@ def hop_class_select(d: Dialect, signals: tuple[Signal, ...] = SIGNALS) -> tuple
     return pre, first, second
 
 
+def _allows_no_status(s: Signal) -> bool:
+    def walk(c: Cond) -> bool:
+        return c[0] == "nostatus" or (c[0] == "or" and any(walk(tuple(x)) for x in c[1:]))
+
+    return any(walk(c) for c in s.when)
+
+
+def classified_sql(d: Dialect) -> str:
+    """The hops that are classified: error hops, and hops with no status at all (a no-status signal may say they
+    failed, see ``NO_STATUS``)."""
+    from apitrail.trace.correlate import is_err_sql
+
+    return f"({is_err_sql(d)} OR {d.q('http.response.status_code')} IS NULL)"
+
+
 def signal_columns(signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, ...]:
     """Canonical columns the signals and relay markers read (besides ``raw.unmapped`` and the product)."""
     refs: set[str] = set()
@@ -423,7 +449,7 @@ def signal_columns(signals: tuple[Signal, ...] = SIGNALS) -> tuple[str, ...]:
         if c[0] == "or":
             for x in c[1:]:
                 walk(tuple(x))
-        elif c[0] != "status":
+        elif c[0] not in ("status", "nostatus"):
             refs.update(c[1].split("|"))
 
     for s in signals:
@@ -445,14 +471,12 @@ def _raw_keys(d: Dialect) -> list[str]:
 
 def raw_extract_sql(d: Dialect) -> str | None:
     """DuckDB: ``_rx``, the list of every ``raw.unmapped`` key the signals read, in one JSON parse; only on
-    error hops (only they are classified, see :func:`hop_columns`)."""
+    the hops that are classified (:func:`classified_sql`, see :func:`hop_columns`)."""
     if d.name != "duckdb":
         return None
-    from apitrail.trace.correlate import is_err_sql
-
     paths = [lit(f'$."{k}"', d) for k in _raw_keys(d)]
     cols = [f"CAST({d.q(c)} AS VARCHAR)" for c in signal_columns()]
-    return (f"CASE WHEN {is_err_sql(d)} THEN list_concat([{', '.join(cols)}], "
+    return (f"CASE WHEN {classified_sql(d)} THEN list_concat([{', '.join(cols)}], "
             f"json_extract_string({d.q('raw.unmapped')}, [{', '.join(paths)}])) END AS _rx")
 
 
@@ -460,13 +484,13 @@ def hop_columns(d: Dialect) -> tuple[str, ...]:
     """Expressions over the source hop row that classification reads; the pipeline computes them once into
     ``t_h`` (see :func:`apitrail.trace.correlate.build_hop_table`), so the wide ``raw.unmapped`` is read once.
 
-    Only a hop that answered with an error can be a request's failing hop, and only a failing hop's class,
-    reason and self-production are ever shown, so the signal inputs are kept for error hops only (null on the
-    others): ``_rx`` on DuckDB (from :func:`raw_extract_sql`), ``raw.unmapped`` itself on Spark."""
-    from apitrail.trace.correlate import KEEP_COLUMNS, is_err_sql
+    Only a hop that answered with an error (or logged no status and failed, see ``NO_STATUS``) can be a
+    request's failing hop, and only a failing hop's class, reason and self-production are ever shown, so the
+    signal inputs are kept for those hops only (:func:`classified_sql`, null on the others): ``_rx`` on DuckDB (from :func:`raw_extract_sql`), ``raw.unmapped`` itself on Spark."""
+    from apitrail.trace.correlate import KEEP_COLUMNS
 
     q = d.q
-    err = is_err_sql(d)
+    err = classified_sql(d)
     raw = q("raw.unmapped")
     jwt_meta = d.regex(raw, 'jwt_authn:[^"]*:(iss|sub)[^"]*":"[^"-]')
     if d.name == "duckdb":
@@ -484,8 +508,9 @@ def classify(run: Runner) -> None:
     """Create ``t_hc`` (per hop: group, depth, class, reason, self) and ``t_gc`` (per group: failing hop and class).
 
     Needs ``t_h`` (built with :func:`hop_columns` as extra columns), ``t_keys`` and ``t_hg`` from
-    :func:`apitrail.trace.correlate.correlate`. Signals are evaluated on error hops only; the class of a hop
-    that did not answer with an error is ``none``.
+    :func:`apitrail.trace.correlate.correlate`. Signals are evaluated on error hops and hops with no status
+    only; the class of a hop that did not answer with an error is ``none``, and a hop with no status that a
+    ``NO_STATUS`` signal classified counts as an error hop.
     """
     d = run.dialect
     q = d.q
@@ -499,7 +524,8 @@ def classify(run: Runner) -> None:
     pre, first, second = hop_class_select(d)
     # Each stage is its own (small) table: Spark compiles each stage to Java, and the code must stay small.
     run.create("t_sig0", f"SELECT hop_id, status, layer, {pre} FROM "
-                         f"(SELECT h.*, h.product AS {q('hop.product')} FROM t_h h WHERE h.is_err) x")
+                         f"(SELECT h.*, h.product AS {q('hop.product')} FROM t_h h "
+                         f"WHERE h.is_err OR h.status IS NULL) x")
     run.create("t_sig1", f"SELECT x.*, {first} FROM t_sig0 x")
     run.create("t_sig", f"SELECT hop_id, {second} FROM t_sig1 x")
     run.drop("t_sig0")
@@ -519,7 +545,9 @@ def classify(run: Runner) -> None:
     )
     from apitrail.trace.blindspots import IDENTITY_FIELDS, has
 
-    cols = ", ".join([*(f"h.{c}" for c in HC_COLUMNS), *(f"h.{q(c)}" for c in HC_CANONICAL),
+    # a hop with no status that a signal classified failed before it could answer: an error hop
+    hc = {"is_err": "(h.is_err OR (h.status IS NULL AND s.sig IS NOT NULL)) AS is_err"}
+    cols = ", ".join([*(hc.get(c, f"h.{c}") for c in HC_COLUMNS), *(f"h.{q(c)}" for c in HC_CANONICAL),
                       *(f"h.{has(c)}" for c in (*IDENTITY_FIELDS, "trace.invalid_reason"))])
     run.create(
         "t_hc",

@@ -487,9 +487,8 @@ _CERT_REJECTED = ("SSL client certificate not trusted", "SSL client CA chain can
 def _error_message(rec: Record, value: str) -> None:
     rec["failure.reason"] = value
     rec["failure.origin"] = "self"
-    if value in _CERT_REJECTED:  # verify required and the client's certificate failed: an authentication failure
+    if value in _CERT_REJECTED:  # verify required and the client's certificate failed (classify: tls-client-verify)
         rec["in.cert_verify"] = "FAILED:" + value
-        rec["failure.class"] = "authn"
 
 
 _ERROR = CompiledTemplate(
