@@ -6,6 +6,10 @@ Per truth request, the predicted request group is the one that contains the requ
 
 * class accuracy: the group's ``failure.class`` equals the truth class;
 * hop accuracy: the group's failing hop (file:line) equals the truth failing hop (both absent for ``none``);
+
+Hop references are ``file:line``, or ``file:line#record`` for a record after the first of a line that holds several
+(``source.record``; ``#1`` may be written and means the same as no suffix).
+
 * join exactness: the group's hop set equals the truth hop set exactly *and* the ``join`` label matches;
 * blind spots: micro precision and recall of the blind-spot strings the truth lists (``missing_identity`` strings
   are compared in full).
@@ -95,23 +99,36 @@ def analyze_scenario(directory: Path, engine: str = "duckdb") -> list[dict[str, 
     return records
 
 
+def hop_ref(source: dict[str, Any]) -> str:
+    """``file:line``, or ``file:line#record`` for the 2nd and later records of a line (as ``trace explain`` takes)."""
+    rec = int(source.get("record") or 1)
+    return f"{source['file']}:{source['line']}" + (f"#{rec}" if rec > 1 else "")
+
+
+def norm_ref(ref: str) -> str:
+    """A truth hop reference in the form :func:`hop_ref` gives (``file:line#1`` is ``file:line``)."""
+    base, sep, rec = ref.rpartition("#")
+    return base if sep and rec.strip() == "1" and ":" in base else ref
+
+
 def score_records(truth: dict[str, Any], records: list[dict[str, Any]]) -> Score:
     score = Score()
     by_hop: dict[str, dict[str, Any]] = {}
     for r in records:
         for h in r["hops"]:
-            by_hop[f"{h['source']['file']}:{h['source']['line']}"] = r
+            by_hop[hop_ref(h["source"])] = r
     for t in truth["requests"]:
         score.requests += 1
-        group = by_hop.get(t["hops"][0])
+        want_hops = sorted(norm_ref(h) for h in t["hops"])
+        group = by_hop.get(norm_ref(t["hops"][0]))
         if group is None:
             score.misses.append({"id": t["id"], "problem": "first hop not found in the output"})
             score.spots_fn += len(t.get("blind_spots") or [])
             continue
-        got_hops = sorted(f"{h['source']['file']}:{h['source']['line']}" for h in group["hops"])
+        got_hops = sorted(hop_ref(h["source"]) for h in group["hops"])
         fail = group["failure"]
-        got_fail = f"{fail['hop']['file']}:{fail['hop']['line']}" if fail.get("hop") else None
-        want_fail = t["failing"]["hop"] if t.get("failing") else None
+        got_fail = hop_ref(fail["hop"]) if fail.get("hop") else None
+        want_fail = norm_ref(t["failing"]["hop"]) if t.get("failing") else None
         problems = []
         if fail["class"] == t["class"]:
             score.class_ok += 1
@@ -121,10 +138,10 @@ def score_records(truth: dict[str, Any], records: list[dict[str, Any]]) -> Score
             score.hop_ok += 1
         else:
             problems.append(f"failing hop {got_fail} != {want_fail}")
-        if got_hops == sorted(t["hops"]) and group["join"] == t["join"]:
+        if got_hops == want_hops and group["join"] == t["join"]:
             score.join_ok += 1
         else:
-            problems.append(f"join {group['join']} {got_hops} != {t['join']} {sorted(t['hops'])}")
+            problems.append(f"join {group['join']} {got_hops} != {t['join']} {want_hops}")
         want_spots, got_spots = set(t.get("blind_spots") or []), set(group["blind_spots"])
         score.spots_tp += len(want_spots & got_spots)
         score.spots_fp += len(got_spots - want_spots)

@@ -46,11 +46,15 @@ def ingest_case(case: Path, engine: str = "auto") -> tuple[IngestResult, Store]:
 
 
 def hop_rows(store: Store) -> list[dict[str, Any]]:
-    rel = store.con.sql('SELECT * FROM hops ORDER BY "source.file", "source.line"')
+    """Hops in (file, line, record) order, without null fields; ``source.record`` only when it is not 1 (most lines
+    hold one record: snapshots show the record of multi-record lines only)."""
+    rel = store.con.sql('SELECT * FROM hops ORDER BY "source.file", "source.line", "source.record"')
     rows = rel.to_arrow_table().to_pylist()
     out = []
     for row in rows:
         clean = {k: jsonable(v) for k, v in row.items() if v is not None}
+        if clean.get("source.record") == 1:
+            del clean["source.record"]
         if "raw.unmapped" in clean:
             clean["raw.unmapped"] = json.loads(clean["raw.unmapped"])
         out.append(clean)
@@ -69,10 +73,13 @@ def snapshot(case: Path, engine: str = "auto") -> dict[str, Any]:
         hops = hop_rows(store)
         for h in hops:
             h.pop("source.file", None)
+        counts = {"lines": fr.lines, "hops": fr.hops, "rejects": fr.rejects, "headers": fr.headers,
+                  "blank": fr.blank}
+        if fr.hop_lines != fr.hops:  # lines holding several records
+            counts["hop_lines"] = fr.hop_lines
         return {
             "format": fr.format,
-            "counts": {"lines": fr.lines, "hops": fr.hops, "rejects": fr.rejects, "headers": fr.headers,
-                       "blank": fr.blank},
+            "counts": counts,
             "hops": hops,
             "rejects": reject_rows(store),
         }

@@ -53,6 +53,24 @@ def test_duckdb_and_spark_give_identical_jsonl() -> None:
     assert duck.summary() == spark.summary()
 
 
+@pytest.mark.skipif(not HAVE_SPARK, reason="pyspark is not installed (pip install 'apitrail[spark]')")
+@pytest.mark.skipif(not HAVE_JAVA, reason="no java on PATH: Spark needs a JVM (Java 17)")
+def test_multi_record_lines_identical_on_both_engines() -> None:
+    """Lines holding several records (OTLP export batches, Event Hubs wrappers): the same hops, numbered by
+    source.record, and the same output on both engines."""
+    from apitrail.trace.analyze_cli import analyze_paths
+
+    fixtures = ROOT / "tests" / "fixtures" / "trace"
+    files = [str(fixtures / "otel_logs" / "otlp-batches.jsonl"), str(fixtures / "otel_logs" / "http-records.jsonl"),
+             str(fixtures / "azure_apim" / "eventhubs-batches.jsonl")]
+    _, duck = analyze_paths(files, engine="duckdb")
+    _, spark = analyze_paths(files, engine="spark", spark_master="local[2]")
+    a, b = duck.jsonl_lines(), spark.jsonl_lines()
+    assert sum('"record":' in line for line in a) >= 5
+    assert a == b
+    assert duck.summary() == spark.summary()
+
+
 def test_dialect_spellings() -> None:
     assert DUCKDB.q("trace.id") == '"trace.id"' and SPARK.q("trace.id") == "`trace.id`"
     assert lit("a'b") == "'a''b'"

@@ -77,7 +77,7 @@ def analysed() -> Iterator[tuple[CountingRunner, AnalysisResult]]:
 
 def reference(run: DuckDBRunner) -> list[dict[str, Any]]:
     """The records as the whole-result assembly builds them (every hop row fetched at once)."""
-    hop_rows = run.rows("SELECT g, depth, file, line, layer, product, direction, status, ts, sig, hop_class, "
+    hop_rows = run.rows("SELECT g, depth, file, line, rec, layer, product, direction, status, ts, sig, hop_class, "
                         "hop_reason, hop_self, heur, method, path FROM t_hc")
     group_rows = run.rows("SELECT gr.g, gr.join_kind, gr.request_key, gc.class, gc.reason, gc.fail_depth, "
                           "gc.masked_by_depth, gc.accept_depth FROM t_group gr JOIN t_gc gc ON gr.g = gc.g")

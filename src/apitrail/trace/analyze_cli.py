@@ -30,7 +30,14 @@ from apitrail.errors import UsageError
 from apitrail.output.guard import guard
 from apitrail.trace.blindspots import BlindSpotOptions
 from apitrail.trace.correlate import CorrelateOptions
-from apitrail.trace.engines._pipeline import BATCH_ROWS, AnalysisResult, AnalyzeOptions, find_request, jsonl_line
+from apitrail.trace.engines._pipeline import (
+    BATCH_ROWS,
+    AnalysisResult,
+    AnalyzeOptions,
+    find_request,
+    hop_ref,
+    jsonl_line,
+)
 
 ENGINES = ("duckdb", "spark")
 
@@ -237,7 +244,7 @@ def render_explain(record: dict[str, Any]) -> str:
         bar = "  " * (i - 1) + ("└─✖" if is_fail else "└─▶")
         t.add_row(str(i), h["layer"], h.get("product") or "", h.get("direction") or "", off, bar,
                   "" if h["status"] is None else str(h["status"]), h.get("class", ""), h.get("reason", ""),
-                  f"{h['source']['file']}:{h['source']['line']}", style=style)
+                  hop_ref(h["source"]), style=style)
     con.print(t)
     f = record["failure"]
     verdict = f"class: {f['class']}"
@@ -265,6 +272,7 @@ def to_parquet_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "product": h.get("product"), "direction": h.get("direction"), "timestamp": h.get("timestamp"),
                 "status": h["status"], "hop_class": h.get("class"), "hop_reason": h.get("reason"),
                 "source_file": h["source"]["file"], "source_line": h["source"]["line"],
+                "source_record": h["source"].get("record", 1),
                 "is_failing_hop": fh == h["source"], "failure_class": f["class"], "failure_layer": f.get("layer"),
                 "failure_reason": f.get("reason"), "blind_spots": list(r["blind_spots"]),
             })
@@ -348,7 +356,8 @@ def to_ocsf_http_activity(records: list[dict[str, Any]]) -> list[dict[str, Any]]
                 "metadata": {"version": "1.3.0", "product": _product(h), "correlation_uid": r["request_key"],
                              "log_name": h["source"]["file"]},
                 "unmapped": {"source_line": h["source"]["line"], "hop_class": h.get("class"),
-                             "direction": h.get("direction")},
+                             "direction": h.get("direction"),
+                             **({"source_record": h["source"]["record"]} if "record" in h["source"] else {})},
             })
     return out
 
@@ -359,7 +368,7 @@ PARQUET_SCHEMA = pa.schema([
     ("request_key", pa.string()), ("join", pa.string()), ("depth", pa.int64()), ("layer", pa.string()),
     ("product", pa.string()), ("direction", pa.string()), ("timestamp", pa.string()), ("status", pa.int64()),
     ("hop_class", pa.string()), ("hop_reason", pa.string()), ("source_file", pa.string()),
-    ("source_line", pa.int64()), ("is_failing_hop", pa.bool_()), ("failure_class", pa.string()),
+    ("source_line", pa.int64()), ("source_record", pa.int64()), ("is_failing_hop", pa.bool_()), ("failure_class", pa.string()),
     ("failure_layer", pa.string()), ("failure_reason", pa.string()), ("blind_spots", pa.list_(pa.string())),
 ])
 """The Parquet export's columns (fixed, so that every batch writes the same schema)."""
@@ -438,7 +447,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("explain")
     def explain_cmd(
-        key: str = typer.Argument(..., help="Request key (trace id, request id ...), a unique prefix, or file:line."),
+        key: str = typer.Argument(..., help="Request key (trace id, request id ...), a unique prefix, file:line or file:line#record."),
         paths: list[Path] = typer.Argument(None, help="Log files or directories."),
         store: Path | None = typer.Option(None, "--store", help="DuckDB store to analyze."),
         log_format: list[str] = typer.Option([], "--log-format"),

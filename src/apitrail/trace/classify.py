@@ -656,8 +656,8 @@ def layer_rank_sql(run: Runner) -> str:
     return "CASE layer_rank " + " ".join(f"WHEN {a} THEN {b}" for a, b in sorted(swaps.items())) + " ELSE layer_rank END"
 
 
-HC_COLUMNS: tuple[str, ...] = ("fidx", "line", "layer", "product", "direction", "instance", "status", "is_err", "ts",
-                               "method", "path", "client", "tsrc")
+HC_COLUMNS: tuple[str, ...] = ("fidx", "line", "rec", "layer", "product", "direction", "instance", "status", "is_err",
+                               "ts", "method", "path", "client", "tsrc")
 """Short ``t_h`` columns carried into ``t_hc`` (trace output, classification, blind spots)."""
 
 HC_CANONICAL: tuple[str, ...] = ("schema.source_fingerprint", "tls.forwarded_by", "network.peer.address")

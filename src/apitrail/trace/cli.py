@@ -56,21 +56,25 @@ def _emit(text: str, where: str = "terminal output") -> None:
 def render_result(result: IngestResult) -> str:
     table = Table(title=f"apitrail trace ingest (run {result.run_id})", show_lines=False)
     for col, justify in (("file", "left"), ("format", "left"), ("layer", "left"), ("lines", "right"),
-                         ("hops", "right"), ("rejects", "right"), ("headers", "right"), ("fast", "right"),
+                         ("hop lines", "right"), ("hops", "right"), ("rejects", "right"), ("headers", "right"), ("fast", "right"),
                          ("python", "right"), ("leaks", "right"), ("reject rate", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for f in result.files:
-        table.add_row(f.file, f.format or "unknown", f.layer or "", str(f.lines), str(f.hops), str(f.rejects),
+        table.add_row(f.file, f.format or "unknown", f.layer or "", str(f.lines), str(f.hop_lines), str(f.hops),
+                      str(f.rejects),
                       str(f.headers + f.blank), str(f.fast_rows), str(f.python_rows), str(f.leaks),
                       f"{f.reject_rate:.1%}")
-    table.add_row("total", "", "", str(result.total("lines")), str(result.total("hops")),
+    table.add_row("total", "", "", str(result.total("lines")), str(result.total("hop_lines")), str(result.total("hops")),
                   str(result.total("rejects")), str(result.total("headers") + result.total("blank")),
                   str(result.total("fast_rows")), str(result.total("python_rows")), str(result.total("leaks")),
                   f"{result.reject_rate:.1%}", style="bold")
     buf = io.StringIO()
     Console(file=buf, width=160, force_terminal=sys.stdout.isatty()).print(table)
     status = "reconciled" if result.reconciled else "NOT reconciled"
-    buf.write(f"lines = hops + rejects: {status}\n")
+    buf.write(f"lines = hop lines + rejects: {status}\n")
+    multi = result.total("hops") - result.total("hop_lines")
+    if multi > 0:
+        buf.write(f"{multi:,} more hops than hop lines: lines holding several records (source.record)\n")
     for f in result.files:
         if f.fast_path_error:
             buf.write(f"{f.file}: parsed in Python (the SQL fast path failed: {f.fast_path_error})\n")
@@ -122,8 +126,15 @@ def leak_records(paths: list[Path], options: IngestOptions) -> list[dict[str, An
     st = Store(None)
     try:
         ingest_paths(paths, options, st)
-        rows = st.execute("SELECT file, line, field, kind, fingerprint FROM leaks ORDER BY file, line, field, kind")
-        return [dict(zip(("file", "line", "field", "kind", "fingerprint"), r, strict=True)) for r in rows.fetchall()]
+        rows = st.execute("SELECT file, line, field, kind, fingerprint, record FROM leaks "
+                          "ORDER BY file, line, record, field, kind")
+        out = []
+        for r in rows.fetchall():
+            rec = dict(zip(("file", "line", "field", "kind", "fingerprint"), r[:5], strict=True))
+            if r[5] is not None and r[5] > 1:  # the 2nd and later records of a line; absent means record 1
+                rec["record"] = r[5]
+            out.append(rec)
+        return out
     finally:
         st.close()
 
@@ -137,7 +148,8 @@ def leaks_cmd(
     layer: list[str] = typer.Option([], "--layer"),
     format_name: list[str] = typer.Option([], "--format-name"),
 ) -> None:
-    """Find raw secrets in logs: one record per leak (file, line, field, kind, keyed fingerprint), never the value."""
+    """Find raw secrets in logs: one record per leak (file, line, field, kind, keyed fingerprint; record when the
+    leak is in the 2nd or a later record of its line), never the value."""
     if fmt not in ("jsonl", "table"):
         raise UsageError("--format must be jsonl or table")
     options = build_options(log_format, layer, format_name, False, 0.05)
@@ -149,7 +161,8 @@ def leaks_cmd(
         for col in ("file", "line", "field", "kind", "fingerprint"):
             table.add_column(col)
         for r in records:
-            table.add_row(str(r["file"]), str(r["line"]), str(r["field"]), str(r["kind"]), str(r["fingerprint"]))
+            line = f'{r["line"]}#{r["record"]}' if "record" in r else str(r["line"])
+            table.add_row(str(r["file"]), line, str(r["field"]), str(r["kind"]), str(r["fingerprint"]))
         buf = io.StringIO()
         Console(file=buf, width=160).print(table)
         text = buf.getvalue()

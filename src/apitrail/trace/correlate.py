@@ -100,8 +100,16 @@ KEEP_COLUMNS: tuple[str, ...] = (
 """Canonical columns carried into the work tables as they are; the identity fields are carried as presence flags
 (``blindspots.presence_columns``) and the rest, notably ``raw.unmapped``, is read once."""
 
-LINE_SPAN = 1 << 32
-"""``hop_id`` is ``file rank * LINE_SPAN + line``: ordered like (file, line) without sorting the hops."""
+HOP_ID_LIMIT = 1 << 62
+"""``hop_id`` is ``file base + line * file radix + record``, ordered like (file, line, record) without sorting the
+hops: a file's radix is one more than its largest record number, and its base the sum of the ``(last line + 1) *
+radix`` spans of the files before it. Past this limit (or with a null or negative line or record) the hops are
+numbered by a sort instead."""
+
+
+def record_sql(d: Any, prefix: str = "") -> str:
+    """A hop's record number in its line: ``source.record``, 1 where it is null (hop tables built by hand)."""
+    return f"coalesce({prefix}{d.q('source.record')}, 1)"
 
 ERROR_STATUS = ("(coalesce({s}, -1) >= 400 OR coalesce({s}, -1) = 0)")
 """An answer that is an error (or no answer: status 0); only such hops can be a request's failing hop."""
@@ -134,21 +142,29 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
     """Create ``t_h``: every hop with a stable ``hop_id``, the short columns the later steps use, the canonical
     columns they read (``KEEP_COLUMNS``) and ``extra`` expressions over the source row (``expr AS alias``).
 
-    ``hop_id`` orders hops like (file, line) (the group label is the smallest ``hop_id`` of a group). It is
-    computed from a per-file rank, with no sort of the hops; only when (file, line) does not identify a hop (a
-    table loaded by hand) is it a ``row_number`` over the sorted hops."""
+    ``hop_id`` orders hops like (file, line, record) (the group label is the smallest ``hop_id`` of a group). It is
+    computed from per-file bases (``HOP_ID_LIMIT``), with no sort of the hops; only when (file, line, record) does
+    not identify a hop (a table loaded by hand) is it a ``row_number`` over the sorted hops."""
     d = run.dialect
     q = d.q
+    rec = record_sql(d)
     run.create(
         "t_files",
         f"""
-        SELECT file, CAST(row_number() OVER (ORDER BY file) AS BIGINT) AS fidx, lo, hi, nulls FROM (
-            SELECT {q('source.file')} AS file, min({q('source.line')}) AS lo, max({q('source.line')}) AS hi,
-                   count(*) - count({q('source.line')}) AS nulls
-            FROM {source} GROUP BY {q('source.file')}) x
+        SELECT file, CAST(row_number() OVER (ORDER BY file) AS BIGINT) AS fidx, lo, hi, nulls, rlo, radix,
+               CAST(sum(span) OVER (ORDER BY file ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - span AS BIGINT)
+                   AS base,
+               sum(CAST(span AS DOUBLE)) OVER (ORDER BY file ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS top
+        FROM (SELECT x.*, CASE WHEN hi >= 0 AND hi < {1 << 40} AND radix <= {1 << 20}
+                               THEN (hi + 1) * radix ELSE 0 END AS span
+              FROM (SELECT {q('source.file')} AS file, min({q('source.line')}) AS lo, max({q('source.line')}) AS hi,
+                           count(*) - count({q('source.line')}) AS nulls, min({rec}) AS rlo,
+                           CAST(max({rec}) AS BIGINT) + 1 AS radix
+                    FROM {source} GROUP BY {q('source.file')}) x) y
         """,
     )
-    bad = run.scalar(f"SELECT count(*) FROM t_files WHERE file IS NULL OR nulls > 0 OR lo < 0 OR hi >= {LINE_SPAN}")
+    bad = run.scalar(f"SELECT count(*) FROM t_files WHERE file IS NULL OR nulls > 0 OR lo < 0 OR rlo < 0 "
+                     f"OR hi >= {1 << 40} OR radix > {1 << 20} OR top >= {float(HOP_ID_LIMIT)}")
     from apitrail.trace.blindspots import presence_columns
 
     keep = ", ".join([*(f"s.{q(c)}" for c in KEEP_COLUMNS), *presence_columns(d)])
@@ -173,7 +189,7 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
     def select(hop_id: str, src: str) -> str:
         return f"""
         SELECT {hop_id} AS hop_id, {keep}{more},
-               f.fidx, {q('source.line')} AS line,
+               f.fidx, {q('source.line')} AS line, {rec} AS rec,
                coalesce({q('hop.layer')}, 'backend') AS layer,
                coalesce({q('hop.product')}, '') AS product,
                {q('hop.direction')} AS direction,
@@ -198,11 +214,11 @@ def build_hop_table(run: Runner, source: str = "hops", extra: tuple[str, ...] = 
         """
 
     if not bad:
-        run.create("t_h", select(f"f.fidx * {LINE_SPAN} + s.{q('source.line')}",
+        run.create("t_h", select(f"f.base + s.{q('source.line')} * f.radix + {record_sql(d, 's.')}",
                                  f"({inner}) s JOIN t_files f ON s.{q('source.file')} = f.file"))
         bad = run.scalar("SELECT count(*) FROM (SELECT hop_id FROM t_h GROUP BY hop_id HAVING count(*) > 1) x")
-    if bad:  # (file, line) does not identify a hop: number the hops in (file, line) order instead
-        run.create("t_h", select(f"row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')})",
+    if bad:  # (file, line, record) does not identify a hop: number the hops in that order instead
+        run.create("t_h", select(f"row_number() OVER (ORDER BY {q('source.file')}, {q('source.line')}, {rec})",
                                  f"({inner}) s LEFT JOIN t_files f ON s.{q('source.file')} = f.file"))
     return int(run.scalar("SELECT count(*) FROM t_h"))
 
@@ -505,7 +521,9 @@ def _group_table(run: Runner) -> None:
                     WHEN a.heur THEN 'heuristic'
                     WHEN coalesce(gk.ntrace, 0) = 1 AND coalesce(gk.nhops, 0) = a.size THEN 'trace_id'
                     ELSE 'request_id' END AS join_kind,
-               coalesce(gk.request_key, concat('hop:', f.file, ':', CAST(h.line AS STRING))) AS request_key
+               coalesce(gk.request_key, concat('hop:', f.file, ':', CAST(h.line AS STRING),
+                                               CASE WHEN h.rec > 1 THEN concat('#', CAST(h.rec AS STRING)) ELSE '' END))
+                   AS request_key
         FROM (SELECT g, count(*) AS size, bool_or(heur) AS heur, min(hop_id) AS first_hop FROM t_hg GROUP BY g) a
         LEFT JOIN t_gkey gk ON a.g = gk.g
         LEFT JOIN t_h h ON h.hop_id = a.first_hop

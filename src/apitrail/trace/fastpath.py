@@ -344,6 +344,7 @@ def _group_select(vector: Vector, ctx: HopContext, base: str, fingerprint_sql: s
         f"coalesce({vals.get('hop.product', 'NULL')}, {lit(ctx.product)})"
     col["source.file"] = lit(ctx.file)
     col["source.line"] = "n"
+    col["source.record"] = "1"  # the fast path takes single-record lines only (the Python path numbers them 1)
     col["source.format"] = lit(ctx.format)
 
     ts_parts = [vals[t] for t in ("timestamp", "in.timestamp") if t in vals]

@@ -1,9 +1,11 @@
-"""Ingest with line accounting: every line of every file lands in ``hops`` or ``rejects``.
+"""Ingest with line accounting: every line of every file lands in ``hops`` (as one hop per record it holds) or
+in ``rejects``.
 
 Per file: pick the format (``--format-name`` / ``--log-format`` globs, else detection from the first lines),
 then parse. Formats with a :class:`Vector` take the DuckDB fast path (``fastpath.py``) and only the unsettled rows
 go through Python; the others are parsed by their Python line parser, in a process pool for big files.
-Counts reconcile per file: ``lines == hops + rejects`` (rejects include ``header`` and ``blank`` lines).
+Counts reconcile per file: ``lines == hop_lines + rejects`` (rejects include ``header`` and ``blank`` lines);
+``hops`` counts the hop rows, ``hops >= hop_lines`` (a line may hold several records, see ``formats/_base.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ import pyarrow as pa
 from apitrail.errors import LogFormatError, UsageError
 from apitrail.trace import fastpath
 from apitrail.trace.formats import detect_format, get_format, get_template_format
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Reject, Vector
+from apitrail.trace.formats._base import FormatOptions, LineParser, LogFormat, Reject, Vector
 from apitrail.trace.normalize.record import HopContext, to_hop
 from apitrail.trace.schema import HOP_SCHEMA, LAYERS, REJECT_SCHEMA
 from apitrail.trace.secrets import find_leaks, fingerprint
@@ -78,7 +80,8 @@ class FileResult:
     confidence: float
     layer: str | None
     lines: int = 0
-    hops: int = 0
+    hops: int = 0  # hop rows: one per record
+    hop_lines: int = 0  # lines that gave one or more hops
     rejects: int = 0
     headers: int = 0
     blank: int = 0
@@ -102,7 +105,8 @@ class FileResult:
 
     @property
     def reconciled(self) -> bool:
-        return self.lines == self.hops + self.rejects
+        """Every line counted once (a line with hops or a reject), and each line with hops gave one or more."""
+        return self.lines == self.hop_lines + self.rejects and self.hops >= self.hop_lines
 
 
 @dataclass
@@ -218,25 +222,31 @@ def resolve_format(path: Path, data: bytes, options: IngestOptions) -> tuple[Log
 # ---------------------------------------------------------------------------------------------------- parsing
 
 
+LeakRow = tuple[int, str, str, str, int]
+"""(line, field, kind, fingerprint, record): a row of the ``leaks`` table; a whole-line scan is record 1."""
+
+
 @dataclass
 class ChunkResult:
     hops: pa.Table
     rejects: list[tuple[int, str]]
-    leaks: list[tuple[int, str, str, str]]
+    leaks: list[LeakRow]
     headers: int = 0
     blank: int = 0
+    hop_lines: int = 0  # lines that gave the rows of ``hops`` (fewer than the rows when a line holds several)
 
 
 def _parse_lines(fmt: LogFormat, fopts: FormatOptions, ctx: HopContext, numbered: Sequence[tuple[int, str]],
-                 parser: Callable[[str], dict[str, Any] | None] | None = None,
+                 parser: LineParser | None = None,
                  collect_leaks: bool = True) -> ChunkResult:
-    """The reference path: the format's Python parser + ``to_hop`` for each line."""
+    """The reference path: the format's Python parser + ``to_hop`` for each record of each line (a line is all
+    hops or one reject)."""
     if parser is None:
         parser = fmt.make_parser(fopts)
     rows: list[dict[str, Any]] = []
     rejects: list[tuple[int, str]] = []
-    leaks: list[tuple[int, str, str, str]] = []
-    headers = blank = 0
+    leaks: list[LeakRow] = []
+    headers = blank = hop_lines = 0
     for n, line in numbered:
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -244,12 +254,15 @@ def _parse_lines(fmt: LogFormat, fopts: FormatOptions, ctx: HopContext, numbered
             blank += 1
             continue
         try:
-            rec = parser(line)
-            if rec is None:
+            parsed = parser(line)
+            if parsed is None:
                 rejects.append((n, "header"))
                 headers += 1
                 continue
-            row, found = to_hop(rec, ctx, n)
+            recs = parsed if isinstance(parsed, list) else [parsed]
+            if not recs:
+                raise Reject("no records")
+            hops = [(rec, *to_hop(rec, ctx, n, i)) for i, rec in enumerate(recs, 1)]
         except Reject as exc:
             rejects.append((n, _safe_reason(exc.reason)))
             _line_leaks(n, line, leaks, collect_leaks)
@@ -258,15 +271,17 @@ def _parse_lines(fmt: LogFormat, fopts: FormatOptions, ctx: HopContext, numbered
             rejects.append((n, f"parser error: {type(exc).__name__}"))
             _line_leaks(n, line, leaks, collect_leaks)
             continue
-        rows.append(row)
-        if collect_leaks:
-            for lk in found:
-                leaks.append((n, lk.field, lk.kind, fingerprint(lk.secret(_raw_value(rec, lk.field)))))
+        hop_lines += 1
+        for i, (rec, row, found) in enumerate(hops, 1):
+            rows.append(row)
+            if collect_leaks:
+                for lk in found:
+                    leaks.append((n, lk.field, lk.kind, fingerprint(lk.secret(_raw_value(rec, lk.field))), i))
     try:
         table = pa.Table.from_pylist(rows, schema=HOP_SCHEMA)
     except UnicodeEncodeError:  # a lone surrogate from a JSON escape ("\ud800"): U+FFFD, as for invalid bytes
         table = pa.Table.from_pylist([{k: _valid_text(v) for k, v in row.items()} for row in rows], schema=HOP_SCHEMA)
-    return ChunkResult(table, rejects, leaks, headers, blank)
+    return ChunkResult(table, rejects, leaks, headers, blank, hop_lines)
 
 
 def _valid_text(value: Any) -> Any:
@@ -282,10 +297,10 @@ def _raw_value(rec: dict[str, Any], key: str) -> str:
     return v if isinstance(v, str) else str(v)
 
 
-def _line_leaks(n: int, line: str, out: list[tuple[int, str, str, str]], collect: bool) -> None:
+def _line_leaks(n: int, line: str, out: list[LeakRow], collect: bool) -> None:
     if collect:
         for lk in find_leaks("line", line):
-            out.append((n, "line", lk.kind, fingerprint(lk.secret(line))))
+            out.append((n, "line", lk.kind, fingerprint(lk.secret(line)), 1))
 
 
 def _safe_reason(reason: str) -> str:
@@ -375,10 +390,12 @@ def _ingest_file_transaction(path: Path, options: IngestOptions, store: Store, p
             fr = _ingest_file(path, options, store, pools, fast_path_error)
             fr.seconds = time.perf_counter() - t0
             store.execute(
-                "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ingest_runs (run_id, started_at, file, format, confidence, layer, lines, hops, rejects, "
+                "headers, blank, fast_rows, python_rows, leaks, reject_rate, seconds, hop_lines) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, started, fr.file, fr.format, fr.confidence, fr.layer, fr.lines, fr.hops,
                  fr.rejects, fr.headers, fr.blank, fr.fast_rows, fr.python_rows, fr.leaks, fr.reject_rate,
-                 fr.seconds])
+                 fr.seconds, fr.hop_lines])
             store.execute("COMMIT")
             return fr
         except _FastPathFailed as failed:
@@ -399,11 +416,12 @@ def _store_rejects(store: Store, ctx: HopContext, rejects: list[tuple[int, str]]
         }, schema=REJECT_SCHEMA))
 
 
-def _store_leaks(store: Store, file: str, leaks: list[tuple[int, str, str, str]]) -> None:
+def _store_leaks(store: Store, file: str, leaks: list[LeakRow]) -> None:
     if leaks:
         store.append("leaks", pa.table({
-            "file": [file] * len(leaks), "line": [n for n, *_ in leaks], "field": [f for _, f, _, _ in leaks],
-            "kind": [k for *_, k, _ in leaks], "fingerprint": [fp for *_, fp in leaks]}, schema=LEAK_SCHEMA))
+            "file": [file] * len(leaks), "line": [lk[0] for lk in leaks], "field": [lk[1] for lk in leaks],
+            "kind": [lk[2] for lk in leaks], "fingerprint": [lk[3] for lk in leaks],
+            "record": [lk[4] for lk in leaks]}, schema=LEAK_SCHEMA))
 
 
 def decode_log_bytes(data: bytes) -> bytes:
@@ -524,7 +542,7 @@ def _unknown_block(block: bytes, fr: FileResult, ctx: HopContext, store: Store, 
     tbl = fastpath.lines_table(block, fr.lines + 1)
     text = [ln.rstrip("\r\n") for ln in tbl.column("line").to_pylist()]
     unknown = [(fr.lines + i + 1, "blank" if not ln.strip() else "unknown format") for i, ln in enumerate(text)]
-    found: list[tuple[int, str, str, str]] = []
+    found: list[LeakRow] = []
     for (n, _), ln in zip(unknown, text, strict=True):
         _line_leaks(n, ln, found, options.collect_leaks)
     _store_rejects(store, ctx, unknown)
@@ -549,14 +567,14 @@ def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
 
 
 def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
-                  parser: Callable[[str], dict[str, Any] | None], vector: Vector | None, store: Store,
+                  parser: LineParser, vector: Vector | None, store: Store,
                   options: IngestOptions, pools: _PoolHolder) -> None:
     """Parse one block of whole lines (numbered on from the lines already counted) into ``store``. Rows sent to
     the worker pool are collected after the next block's SQL (they run meanwhile) or at the end of the file."""
     lines_tbl = fastpath.lines_table(block, fr.lines + 1)
     fr.lines += lines_tbl.num_rows
     rejects: list[tuple[int, str]] = []
-    leaks: list[tuple[int, str, str, str]] = []
+    leaks: list[LeakRow] = []
     fres = None
     if vector is not None and fr.fast_path_error is None:
         try:
@@ -565,6 +583,7 @@ def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOpt
             raise _FastPathFailed(_safe_reason(str(exc))) from exc
     if fres is not None:
         fr.fast_rows += fres.fast_rows
+        fr.hop_lines += fres.fast_rows  # the fast path takes single-record lines only
         rejects.extend(fres.rejects)
         for n, line in fres.rejected_lines:  # rejected lines are still scanned for raw secrets
             _line_leaks(n, line, leaks, options.collect_leaks)
@@ -598,6 +617,7 @@ def _store_chunk(store: Store, fr: FileResult, ctx: HopContext, chunk: ChunkResu
     if chunk.hops.num_rows:
         store.append("hops", chunk.hops)
         fr.python_rows += chunk.hops.num_rows
+    fr.hop_lines += chunk.hop_lines
     fr.headers += chunk.headers
     fr.blank += sum(1 for _, r in chunk.rejects if r == "blank")
     _store_rejects(store, ctx, sorted(chunk.rejects))

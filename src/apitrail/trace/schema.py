@@ -1,6 +1,7 @@
 """The canonical hop record (a DESIGN.md contract).
 
-One row per log line of one hop. Field names follow OpenTelemetry where OTel has one, ECS where only ECS has
+One row per log record of one hop: a line holds one record, or several (an OTLP/JSON export, an Azure Event Hubs
+``{"records": [...]}`` wrapper), numbered by ``source.record``. Field names follow OpenTelemetry where OTel has one, ECS where only ECS has
 one, and the project's own namespace otherwise. ``docs/schema.md`` lists each field with its OTel, ECS and OCSF
 equivalent. The DuckDB store uses these names verbatim as column names (quote them: ``"trace.id"``).
 """
@@ -52,6 +53,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     # source
     FieldSpec("source.file", _S, "log.file.path", "log.file.path", "metadata.log_name", "file the line came from"),
     FieldSpec("source.line", _I, "", "log.offset", "", "1-based line number in that file"),
+    FieldSpec("source.record", _I, "", "", "", "1-based index of the record inside its line (1 when the line "
+              "holds one record); (source.file, source.line, source.record) identifies a hop; no OTel, ECS or OCSF "
+              "equivalent"),
     FieldSpec("source.format", _S, "", "event.dataset", "metadata.log_provider", "apitrail format name"),
     # request
     FieldSpec("timestamp", _TS, "Timestamp", "@timestamp", "time", "request start (or log time) in UTC"),
@@ -158,11 +162,14 @@ def render_markdown() -> str:
     out = [
         "# The canonical hop record",
         "",
-        "One row per log line of one hop (`trace/schema.py`, table `hops` of the DuckDB store; quote the dotted",
-        'column names: `SELECT "trace.id" FROM hops`). Field names follow OpenTelemetry where OTel has one, ECS where',
-        "only ECS has one, and the project's own namespace otherwise. Lines that are not records land in `rejects`",
-        "(`source.file`, `source.line`, `source.format`, `reason`; never a value of the line). Per-file line accounting",
-        "is in `ingest_runs`; raw secrets found in logs are listed in `leaks` (file, line, field, kind, keyed",
+        "One row per log record of one hop (`trace/schema.py`, table `hops` of the DuckDB store; quote the dotted",
+        'column names: `SELECT "trace.id" FROM hops`). A line holds one record, or several (an OTLP/JSON export, an',
+        'Azure Event Hubs `{"records": [...]}` wrapper): its hops share `source.file` and `source.line` and are',
+        "numbered by `source.record` from 1 (1 for a line with one record). Field names follow OpenTelemetry where",
+        "OTel has one, ECS where only ECS has one, and the project's own namespace otherwise. Lines that are not",
+        "records land in `rejects` (`source.file`, `source.line`, `source.format`, `reason`; never a value of the",
+        "line). Per-file line accounting is in `ingest_runs` (`lines` = `hop_lines` + `rejects`; `hops` counts",
+        "records); raw secrets found in logs are listed in `leaks` (file, line, record, field, kind, keyed",
         "fingerprint; never the value).",
         "",
         "Generated from `schema.FIELDS` (`APITRAIL_UPDATE_SNAPSHOTS=1 pytest tests/trace/test_schema_doc.py`).",

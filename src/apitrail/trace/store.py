@@ -1,5 +1,6 @@
 """The DuckDB store: ``hops`` (HOP_SCHEMA, dotted column names, quote them), ``rejects`` (REJECT_SCHEMA),
-``leaks`` (file, line, field, kind, fingerprint; never the value) and ``ingest_runs`` (per-file line accounting).
+``leaks`` (file, line, field, kind, fingerprint, record; never the value) and ``ingest_runs`` (per-file line
+accounting). The DDL follows the schemas; a store written before a column existed gets it on open (``_migrate``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from apitrail.errors import ConfigError, StoreError
 from apitrail.trace.schema import HOP_SCHEMA, REJECT_SCHEMA
 
 LEAK_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("field", pa.string()),
-                         ("kind", pa.string()), ("fingerprint", pa.string())])
+                         ("kind", pa.string()), ("fingerprint", pa.string()), ("record", pa.int64())])
 
 
 def sql_type(t: pa.DataType) -> str:
@@ -45,7 +46,26 @@ def _ddl(table: str, schema: pa.Schema) -> str:
 INGEST_RUNS_DDL = """CREATE TABLE IF NOT EXISTS ingest_runs (
     run_id VARCHAR, started_at TIMESTAMPTZ, file VARCHAR, format VARCHAR, confidence DOUBLE, layer VARCHAR,
     lines BIGINT, hops BIGINT, rejects BIGINT, headers BIGINT, blank BIGINT, fast_rows BIGINT, python_rows BIGINT,
-    leaks BIGINT, reject_rate DOUBLE, seconds DOUBLE)"""
+    leaks BIGINT, reject_rate DOUBLE, seconds DOUBLE, hop_lines BIGINT)"""
+
+# columns added after stores were first written: (table, column, SQL type, value of the rows already there)
+_ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("hops", "source.record", "BIGINT", "1"),  # every older hop is the only record of its line
+    ("leaks", "record", "BIGINT", "1"),
+    ("ingest_runs", "hop_lines", "BIGINT", "hops"),
+)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the columns a store written by an older version lacks (new stores have them from the DDL)."""
+    for table, column, typ, old in _ADDED_COLUMNS:
+        have = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+                           "AND table_name = ? AND column_name = ?",
+                           [table, column]).fetchone()
+        if have and have[0]:
+            continue
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {q(column)} {typ}")
+        con.execute(f"UPDATE {table} SET {q(column)} = {old}")
 
 
 class Store:
@@ -72,6 +92,7 @@ class Store:
             self.con.execute(_ddl("rejects", REJECT_SCHEMA))
             self.con.execute(_ddl("leaks", LEAK_SCHEMA))
             self.con.execute(INGEST_RUNS_DDL)
+            _migrate(self.con)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the trace store {path or ':memory:'}: {exc}") from exc
         self.path = path

@@ -23,7 +23,7 @@ from apitrail.trace.engines._sql import Runner, lit
 BATCH_ROWS = 50_000
 """Hop rows fetched from the engine per batch (a batch's records are built, written and dropped together)."""
 
-HOP_OUT = ("depth", "file", "line", "layer", "product", "direction", "status", "ts", "sig", "hop_class",
+HOP_OUT = ("depth", "file", "line", "rec", "layer", "product", "direction", "status", "ts", "sig", "hop_class",
            "hop_reason", "hop_self", "heur", "method", "path")
 """``t_hc`` columns the trace output reads."""
 
@@ -110,8 +110,9 @@ class AnalysisResult:
         return [jsonl_line(r) for r in self.requests]
 
     def find(self, key: str) -> dict[str, Any] | None:
-        """A request by its key (case-insensitive, unique prefix allowed) or by one of its hops ``file:line``:
-        the first match in output order, as :func:`find_request` over all records."""
+        """A request by its key (case-insensitive, unique prefix allowed) or by one of its hops ``file:line`` (or
+        ``file:line#record``, see :func:`hop_ref`): the first match in output order, as :func:`find_request` over
+        all records."""
         if self._requests is not None:
             return find_request(self._requests, key)
         run = self._runner()
@@ -119,7 +120,8 @@ class AnalysisResult:
         k = key.strip().lower()
         ord_ = run.scalar(f"SELECT min(ord) FROM t_out WHERE lower(request_key) = {lit(k, d)}")
         if ord_ is None:
-            ref = f"concat(h.file, ':', {d.to_str('h.line')})"
+            ref = (f"concat(h.file, ':', {d.to_str('h.line')}, "
+                   f"CASE WHEN h.rec > 1 THEN concat('#', {d.to_str('h.rec')}) ELSE '' END)")
             ord_ = run.scalar(
                 f"SELECT min(o.ord) FROM t_hc h JOIN t_out o ON h.g = o.g WHERE {ref} = {lit(key, d)} "
                 f"OR right({ref}, {len(key) + 1}) = {lit('/' + key, d)}")
@@ -206,15 +208,31 @@ def jsonl_line(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=False, separators=(",", ":"), ensure_ascii=False)
 
 
+def source_out(file: str, line: Any, rec: Any) -> dict[str, Any]:
+    """The ``source`` object of a hop in the trace output: ``{"file", "line"}``, and ``"record"`` only for the 2nd
+    and later records of a line (absent means record 1, so single-record output is unchanged)."""
+    src: dict[str, Any] = {"file": file, "line": int(line)}
+    if rec is not None and int(rec) > 1:
+        src["record"] = int(rec)
+    return src
+
+
+def hop_ref(source: dict[str, Any]) -> str:
+    """A hop's reference ``file:line``, or ``file:line#record`` for the 2nd and later records of a line."""
+    rec = int(source.get("record") or 1)
+    return f"{source['file']}:{source['line']}" + (f"#{rec}" if rec > 1 else "")
+
+
 def find_request(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """A request by its key (case-insensitive, unique prefix allowed) or by one of its hops ``file:line``."""
+    """A request by its key (case-insensitive, unique prefix allowed) or by one of its hops ``file:line`` (or
+    ``file:line#record``)."""
     k = key.strip().lower()
     exact = [r for r in records if r["request_key"].lower() == k]
     if exact:
         return exact[0]
     for r in records:
         for h in r["hops"]:
-            ref = f"{h['source']['file']}:{h['source']['line']}"
+            ref = hop_ref(h["source"])
             if ref == key or ref.endswith("/" + key):
                 return r
     prefix = [r for r in records if r["request_key"].lower().startswith(k)]
@@ -238,16 +256,17 @@ def analyze(run: Runner, source: str = "hops", options: AnalyzeOptions | None = 
     for t in DONE_TABLES:
         run.drop(t)
     d = run.dialect
-    run.create("t_ofirst", "SELECT g, ts, file, line FROM t_hc WHERE depth = 1")
+    run.create("t_ofirst", "SELECT g, ts, file, line, rec FROM t_hc WHERE depth = 1")
     run.create("t_ospots", f"SELECT g, {d.sorted_list('spot')} AS spots FROM t_bs GROUP BY g")
-    # NOTE: the output order is (first hop's time, file, line) as before; g only breaks ties, which (file, line)
-    # never leaves, so the order does not depend on the engine.
+    # NOTE: the output order is (first hop's time, file, line, record); g only breaks ties, which (file, line,
+    # record) never leaves, so the order does not depend on the engine.
     run.create(
         "t_out",
         """
         SELECT gr.g, gr.join_kind, gr.request_key, gc.class, gc.reason, gc.fail_depth, gc.masked_by_depth,
                gc.accept_depth, s.spots, fh.layer AS fail_layer,
-               row_number() OVER (ORDER BY h1.ts ASC NULLS LAST, h1.file ASC, h1.line ASC, gr.g ASC) AS ord
+               row_number() OVER (ORDER BY h1.ts ASC NULLS LAST, h1.file ASC, h1.line ASC, h1.rec ASC, gr.g ASC)
+                   AS ord
         FROM t_group gr
         JOIN t_gc gc ON gr.g = gc.g
         JOIN t_ofirst h1 ON h1.g = gr.g
@@ -276,8 +295,8 @@ def assemble(
         hops = sorted(hops_by_g[g["g"]], key=lambda h: int(h["depth"]))
         rec = record({**g, "spots": sorted(spots_by_g.get(g["g"], ()))}, hops)
         first = hops[0]
-        out.append(((first["ts"] if first["ts"] is not None else float("inf"), first["file"], int(first["line"])),
-                    rec))
+        out.append(((first["ts"] if first["ts"] is not None else float("inf"), first["file"], int(first["line"]),
+                     int(first.get("rec") or 1)), rec))
     out.sort(key=lambda x: x[0])
     return [r for _, r in out]
 
@@ -293,7 +312,7 @@ def record(g: dict[str, Any], hops: list[dict[str, Any]]) -> dict[str, Any]:
             product=f["product"] or None,
             reason=g["reason"],
             status=f["status"],
-            hop={"file": f["file"], "line": int(f["line"])},
+            hop=source_out(f["file"], f["line"], f.get("rec")),
             evidence=_evidence(g, f, by_depth),
         )
     return {
@@ -308,7 +327,7 @@ def _hop_out(h: dict[str, Any]) -> dict[str, Any]:
         "layer": h["layer"],
         "product": h["product"] or None,
         "status": None if h["status"] is None else int(h["status"]),
-        "source": {"file": h["file"], "line": int(h["line"])},
+        "source": source_out(h["file"], h["line"], h.get("rec")),
     }
     if h["direction"]:
         hop["direction"] = h["direction"]
@@ -329,20 +348,24 @@ def _hop_out(h: dict[str, Any]) -> dict[str, Any]:
     return hop
 
 
+def _ref(h: dict[str, Any]) -> str:
+    return hop_ref(source_out(h["file"], h["line"], h.get("rec")))
+
+
 def _evidence(g: dict[str, Any], f: dict[str, Any], by_depth: dict[int, dict[str, Any]]) -> list[str]:
-    where = f"{f['file']}:{int(f['line'])}"
+    where = _ref(f)
     ev = [f"{f['sig'] or 'no-signal'}: {f['layer']}/{f['product'] or '?'} status={f['status']}"
           f"{' reason=' + str(f['hop_reason']) if f['hop_reason'] else ''} "
           f"({'produced the status itself' if f['hop_self'] else 'deepest error hop'}) at {where}"]
     if g["masked_by_depth"] is not None:
         m = by_depth[int(g["masked_by_depth"])]
         ev.append(f"masked: surfaced as {m['status']} at {m['layer']}/{m['product'] or '?'} "
-                  f"{m['file']}:{int(m['line'])}")
+                  f"{_ref(m)}")
     if g["class"] == "token_exchange" and g["accept_depth"] is not None:
         a = by_depth[int(g["accept_depth"])]
-        ev.append(f"token accepted upstream at {a['layer']}/{a['product'] or '?'} {a['file']}:{int(a['line'])}")
+        ev.append(f"token accepted upstream at {a['layer']}/{a['product'] or '?'} {_ref(a)}")
     return ev
 
 
-__all__ = ["AnalysisResult", "AnalyzeOptions", "analyze", "assemble", "find_request", "jsonl_line", "record",
-           "summarize"]
+__all__ = ["AnalysisResult", "AnalyzeOptions", "analyze", "assemble", "find_request", "hop_ref", "jsonl_line",
+           "record", "source_out", "summarize"]

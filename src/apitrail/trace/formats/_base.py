@@ -5,9 +5,14 @@ A format is one module in ``apitrail/trace/formats/`` with a module-level ``FORM
 
 Line parser
 -----------
-``LogFormat.make_parser(options)`` returns a per-file line parser ``parse(line: str) -> dict | None``:
+``LogFormat.make_parser(options)`` returns a per-file line parser ``parse(line: str) -> dict | list[dict] | None``:
 
 * returns an *intermediate record* (below) for a data line;
+* returns a list of intermediate records for a line that carries several (an OTLP/JSON export's log records, an
+  Event Hubs ``{"records": [...]}`` wrapper): each becomes a hop with the line's ``source.line`` and its 1-based
+  position in the list as ``source.record`` (a single record is record 1). An empty list is a reject (``"no
+  records"``); a record the core cannot normalise rejects the whole line, so a line is always all hops or one
+  reject;
 * returns ``None`` for a header or comment line (the core stores it in ``rejects`` with reason ``"header"``);
 * raises :class:`Reject` for a malformed line (``reason`` is short and never contains a value of the line).
 
@@ -80,6 +85,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Parser = Callable[[str], "dict[str, Any] | None"]
+"""A parser of single-record lines (every vector format's, see :func:`parser_from_vector`)."""
+LineParser = Callable[[str], "dict[str, Any] | list[dict[str, Any]] | None"]
+"""What ``make_parser`` returns: a line parser that may give several records for one line."""
 
 
 class Reject(Exception):
@@ -165,7 +173,7 @@ class LogFormat:
     kind: str  # "text" | "json" | "csv"
     doc: str
     detect: Callable[[list[str]], float]
-    make_parser: Callable[[FormatOptions], Parser]
+    make_parser: Callable[[FormatOptions], LineParser]
     vector: Vector | None = None
     # for template formats: the KIND of ``--log-format GLOB=KIND:...`` this format compiles (nginx, envoy, apigw...)
     template_kind: str | None = None
@@ -362,6 +370,7 @@ def parser_from_vector(
 __all__ = [
     "CASTS",
     "FormatOptions",
+    "LineParser",
     "LogFormat",
     "Parser",
     "Reject",

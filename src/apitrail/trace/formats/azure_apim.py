@@ -11,7 +11,9 @@ Shapes, all mapped to the same record:
   ``operationId``, ``apimSubscriptionId``, ``clientTlsVersion``, ``requestHeaders``, ``userId``, ``lastError``
   {``source``, ``reason``, ``message``, ``section``, ``scope``, ``elapsed``}) or PascalCase as today's reference
   lists them (``Method``, ``Url``, ``ResponseCode``, ..., ``LastErrorSource``, ``LastErrorReason``). A wrapper line
-  is one hop: its first record (the other records stay in ``raw.unmapped``; ``records.count`` says how many);
+  gives one hop per object of ``records``, numbered in order by ``source.record`` (entries that are not objects
+  are skipped); each hop's ``raw.unmapped`` is its own record, so a secret is reported on the record that holds
+  it;
 - ``ApiManagementGatewayLogs`` rows (resource-specific mode, exported as JSON): ``TimeGenerated``,
   ``CorrelationId``, ``CallerIpAddress``, ``Method``, ``Url``, ``ResponseCode``, ``BackendResponseCode``,
   ``BackendUrl``, ``TotalTime`` (ms), ``OperationId``, ``ApimSubscriptionId``, ``UserId``, ``ClientTlsVersion``,
@@ -38,12 +40,11 @@ from typing import Any
 
 from apitrail.trace.formats._base import (
     FormatOptions,
+    LineParser,
     LogFormat,
-    Parser,
     Reject,
     Vector,
     VField,
-    flatten,
     json_keys_score,
     loads_object,
     parser_from_vector,
@@ -98,6 +99,8 @@ VECTOR = Vector(
              ("LastErrorSource",), (P, "LastErrorSource"), ("lastError_source_s",), ("LastErrorSource_s",),
              (P, "userId"), ("UserId",), (P, "UserId"), ("records",)),
     require_any=("correlationId", "CorrelationId", "category", "Category", "TimeGenerated", "records"),
+    # an empty wrapper is a reject in Python; the SQL would take "[]" as an absent value and make an empty hop
+    slow_line_contains=('"records":[]', '"records": []'),
 )
 
 _AUTHN_POLICIES = {"validate-jwt", "validate-azure-ad-token", "validate-client-certificate", "authentication-basic",
@@ -141,25 +144,25 @@ def _extra(obj: Any, rec: dict[str, Any]) -> None:
         rec["enduser.id_fp"] = fingerprint(str(user))
 
 
-def _make(options: FormatOptions) -> Parser:
+def _make(options: FormatOptions) -> LineParser:
     base = parser_from_vector(VECTOR, _extra)
 
-    def parse(line: str) -> dict[str, Any] | None:
+    def parse(line: str) -> dict[str, Any] | list[dict[str, Any]] | None:
         obj = loads_object(line)
         records = obj.get("records")
         if records is None:
             return base(line)
-        # the Event Hubs / storage wrapper {"records": [...]}: one line is one hop, the first gateway record
+        # the Event Hubs / storage wrapper {"records": [...]}: one hop per gateway record, in order
         if not isinstance(records, list) or not any(isinstance(r, dict) for r in records):
             raise Reject("records is not a list of objects")
-        first = next(r for r in records if isinstance(r, dict))
-        rec = base(json.dumps(first))
-        if rec is None:
-            return None
-        rec["raw"] = flatten(obj)  # every record's fields: the leak scan sees them all
-        rec["raw"]["records.count"] = str(len(records))
-        rec["in.raw_json"] = obj
-        return rec
+        out: list[dict[str, Any]] = []
+        for r in records:
+            if not isinstance(r, dict):
+                continue
+            rec = base(json.dumps(r))
+            if rec is not None:
+                out.append(rec)
+        return out[0] if len(out) == 1 else out
 
     return parse
 

@@ -14,8 +14,12 @@ protobuf JSON mapping's base64 (24/12 characters) are decoded. HTTP attributes f
 names (``http.method``, ``http.target``, ``http.url``, ``http.status_code``, ``http.client_ip``,
 ``http.user_agent``, ``net.peer.ip``, ``net.sock.peer.addr``).
 
-A line is one hop: an export line holding several log records yields the first record that carries HTTP or
-trace data (else the first record); the record count is kept in ``raw``. Flat records (the log data model's
+An export line holding several log records (a batch: every ``logRecords[]`` of every ``scopeLogs[]`` of every
+``resourceLogs[]``) gives one hop per log record, numbered in that order by ``source.record``; each record carries
+its resource's attributes (``service.name``, ``service.instance.id``/``host.name``). A record's ``raw`` (and
+``raw.unmapped``) is the log record itself with its ``resource`` and ``scope`` beside it, so a secret in one record
+is reported and fingerprinted on that record's hop. Entries of ``logRecords`` that are not objects are skipped.
+Flat records (the log data model's
 ``Timestamp``, ``TraceId``, ``SpanId``, ``TraceFlags``, ``Attributes``, ``Resource``; either case) map the same way.
 """
 
@@ -26,7 +30,7 @@ import binascii
 import re
 from typing import Any
 
-from apitrail.trace.formats._base import FormatOptions, LogFormat, Parser, Reject, flatten, loads_object
+from apitrail.trace.formats._base import FormatOptions, LineParser, LogFormat, Reject, flatten, loads_object
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
@@ -150,31 +154,44 @@ def _record(lr: dict[str, Any], resource: dict[str, Any], rec: dict[str, Any]) -
         rec["hop.instance"] = str(resource.get("service.instance.id") or resource.get("host.name"))
 
 
-def _parse(line: str) -> dict[str, Any] | None:
-    obj = loads_object(line)
-    rec: dict[str, Any] = {"raw": flatten(obj), "in.raw_json": obj}
-    if "resourceLogs" in obj:
-        rls = obj["resourceLogs"]
-        if not isinstance(rls, list):
-            raise Reject("resourceLogs is not a list")
-        candidates: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for rl in rls:
-            if not isinstance(rl, dict):
+def _export_records(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every log record of an ``ExportLogsServiceRequest``, in document order, each with its resource."""
+    rls = obj["resourceLogs"]
+    if not isinstance(rls, list):
+        raise Reject("resourceLogs is not a list")
+    out: list[dict[str, Any]] = []
+    for rl in rls:
+        if not isinstance(rl, dict):
+            continue
+        res_obj = rl.get("resource")
+        resource = _attrs(res_obj.get("attributes") if isinstance(res_obj, dict) else [])
+        for sl in rl.get("scopeLogs") or rl.get("instrumentationLibraryLogs") or []:
+            if not isinstance(sl, dict):
                 continue
-            resource = _attrs((rl.get("resource") or {}).get("attributes") if isinstance(rl.get("resource"), dict)
-                              else [])
-            for sl in rl.get("scopeLogs") or rl.get("instrumentationLibraryLogs") or []:
-                if isinstance(sl, dict):
-                    for lr in sl.get("logRecords") or []:
-                        if isinstance(lr, dict):
-                            candidates.append((lr, resource))
-        if not candidates:
-            raise Reject("OTLP export without log records")
-        best = next((c for c in candidates if c[0].get("traceId") or _attrs(c[0].get("attributes") or [])
-                     .keys() & _HTTP_KEYS.keys()), candidates[0])
-        _record(best[0], best[1], rec)
-        rec["raw"]["otlp.log_record_count"] = str(len(candidates))
-        return rec
+            lrs = sl.get("logRecords")
+            for lr in lrs if isinstance(lrs, list) else []:
+                if not isinstance(lr, dict):
+                    continue
+                # the record as its own source object: resource and scope beside its fields
+                src: dict[str, Any] = dict(lr)
+                if res_obj is not None:
+                    src["resource"] = res_obj
+                if sl.get("scope") is not None:
+                    src["scope"] = sl["scope"]
+                rec: dict[str, Any] = {"raw": flatten(src), "in.raw_json": src}
+                _record(lr, resource, rec)
+                out.append(rec)
+    if not out:
+        raise Reject("OTLP export without log records")
+    return out
+
+
+def _parse(line: str) -> dict[str, Any] | list[dict[str, Any]] | None:
+    obj = loads_object(line)
+    if "resourceLogs" in obj:
+        records = _export_records(obj)
+        return records if len(records) > 1 else records[0]
+    rec: dict[str, Any] = {"raw": flatten(obj), "in.raw_json": obj}
     if any(k in obj for k in ("TraceId", "traceId", "SeverityText", "severityText", "timeUnixNano", "Body", "body")):
         resource = _attrs(_pick(obj.get("Resource"), obj.get("resource")) or {})
         if isinstance(resource.get("attributes"), list):
@@ -184,7 +201,7 @@ def _parse(line: str) -> dict[str, Any] | None:
     raise Reject("not an OpenTelemetry log record")
 
 
-def _make(options: FormatOptions) -> Parser:
+def _make(options: FormatOptions) -> LineParser:
     return _parse
 
 

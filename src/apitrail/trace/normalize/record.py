@@ -180,8 +180,9 @@ def _split_url(url: str) -> tuple[str | None, str | None]:
     return path or None, query or None
 
 
-def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, Any], list[Leak]]:
-    """Normalise one intermediate record. Returns the hop row (every schema field) and the leaks found in raw."""
+def to_hop(rec: dict[str, Any], ctx: HopContext, line: int, record: int = 1) -> tuple[dict[str, Any], list[Leak]]:
+    """Normalise one intermediate record (``record``: its 1-based index in its line). Returns the hop row (every
+    schema field) and the leaks found in raw."""
     raw: dict[str, Any] = rec.get("raw") or {}
     known = _known_secrets(rec)
     leaks: list[Leak] = []
@@ -212,6 +213,7 @@ def to_hop(rec: dict[str, Any], ctx: HopContext, line: int) -> tuple[dict[str, A
     row["hop.product"] = ctx.product_override or row["hop.product"] or ctx.product
     row["source.file"] = ctx.file
     row["source.line"] = line
+    row["source.record"] = record
     row["source.format"] = ctx.format
 
     if row["timestamp"] is None and rec.get("in.timestamp") is not None:
