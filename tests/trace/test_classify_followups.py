@@ -240,3 +240,44 @@ def test_haproxy_error_lines_rejecting_the_certificate_are_authn(name: str, fmt:
     assert {r["failure"]["hop"]["line"] for r in rejected} == cert_lines
     for r in rejected:
         assert (r["failure"]["class"], signal(r["failure"])) == ("authn", "tls-client-verify")
+
+
+# --- 6. Istio direction from %UPSTREAM_CLUSTER% (1.22+: outbound_.8080_._.svc) as well as outbound|8080||svc
+
+DIRECTIONS = [("outbound|8080||orders.default.svc.cluster.local", "outbound"),
+              ("outbound_.8080_._.orders.default.svc.cluster.local", "outbound"),
+              ("outbound_.8080_.v1_.orders.default.svc.cluster.local", "outbound"),
+              ("inbound|8080||", "inbound"), ("inbound_.8080_._.orders.default.svc.cluster.local", "inbound"),
+              ("InboundPassthroughClusterIpv4", None), ("PassthroughCluster", None), ("BlackHoleCluster", None),
+              ("outbound", None), ("outboundx|1||a", None), ("-", None), ("", None)]
+
+
+def test_direction_rule_agrees_between_sql_and_python() -> None:
+    from apitrail.trace.formats.envoy import _direction
+    from apitrail.trace.normalize.casts import py_cast, sql_cast
+
+    con = duckdb.connect()
+    for value, want in DIRECTIONS:
+        rec: dict[str, Any] = {}
+        _direction(rec, value)
+        sql, _bad = sql_cast("v", "direction")
+        (got_sql,) = con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v) t", [value]).fetchone() or (None,)
+        assert (rec.get("hop.direction"), py_cast(value, "direction"), got_sql) == (want, want, want), value
+
+
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_istio_upstream_cluster_alt_names_give_the_same_directions(engine: str) -> None:
+    def directions(name: str) -> list[Any]:
+        store = Store()
+        try:
+            path = FIXTURES / "istio" / name
+            ingest_paths([path], IngestOptions(format_names=((name, "istio"),), engine=engine), store)
+            return [r[0] for r in store.con.execute(
+                'SELECT "hop.direction" FROM hops ORDER BY "source.line"').fetchall()]
+        finally:
+            store.close()
+
+    alt = directions("upstream_cluster_alt.log")
+    assert "outbound" in alt and "inbound" in alt and None not in alt
+    # the same requests with outbound|port||host cluster names: default.log's lines that name a cluster
+    assert alt == [d for d in directions("default.log") if d is not None]

@@ -115,9 +115,10 @@ ISTIO_JSON_KEYS: dict[str, str] = {
 
 
 def _direction(rec: Record, value: str) -> None:
-    if value.startswith("outbound|"):
+    # outbound|8080||svc, and outbound_.8080_._.svc as %UPSTREAM_CLUSTER% logs it from Istio 1.22 (casts.OUTBOUND)
+    if value.startswith(("outbound|", "outbound_")):
         rec["hop.direction"] = "outbound"
-    elif value.startswith("inbound|"):
+    elif value.startswith(("inbound|", "inbound_")):
         rec["hop.direction"] = "inbound"
 
 

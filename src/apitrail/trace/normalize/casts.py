@@ -21,6 +21,13 @@ _W3C_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\t[0-9]{2}:[0-9]{2}:[0-9]
 _FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
 
 
+OUTBOUND: tuple[str, ...] = ("outbound|", "outbound_")
+INBOUND: tuple[str, ...] = ("inbound|", "inbound_")
+"""Istio cluster-name prefixes that give the sidecar's direction: ``outbound|8080||svc`` (``%UPSTREAM_CLUSTER_RAW%``,
+and ``%UPSTREAM_CLUSTER%`` before 1.22) and the stat-prefix spelling ``outbound_.8080_._.svc`` that
+``%UPSTREAM_CLUSTER%`` logs from Istio 1.22."""
+
+
 def _to_str(value: Any) -> str | None:
     if value is None:
         return None
@@ -73,7 +80,7 @@ def py_cast(value: Any, cast: str, mapping: tuple[tuple[str, str], ...] = ()) ->
     if cast == "w3c_datetime":  # CloudFront date<TAB>time
         return text.replace("\t", " ") if _W3C_DATETIME.fullmatch(text) else None
     if cast == "direction":
-        return "outbound" if text.startswith("outbound|") else "inbound" if text.startswith("inbound|") else None
+        return "outbound" if text.startswith(OUTBOUND) else "inbound" if text.startswith(INBOUND) else None
     if cast == "claim_text":  # one JWT claim logged bare (Envoy jwt_authn metadata); JSON-shaped: not here
         return None if text[:1] in '[{"' or text.isdigit() else text
     if cast == "claim_jwt":  # a logged claim makes the hop's token a JWT
@@ -170,9 +177,11 @@ def sql_cast(expr: str, cast: str, mapping: tuple[tuple[str, str], ...] = (),
         return f"CASE WHEN NOT {shaped} THEN {expr} END", f"coalesce({shaped}, false)"
     if cast == "claim_jwt":
         return f"CASE WHEN {expr} IS NOT NULL THEN 'jwt' END", "false"
-    if cast == "direction":  # Istio's cluster name: outbound|8080||svc, inbound|8080||
-        return (f"CASE WHEN starts_with({expr}, 'outbound|') THEN 'outbound' "
-                f"WHEN starts_with({expr}, 'inbound|') THEN 'inbound' END", "false")
+    if cast == "direction":  # Istio's cluster name: outbound|8080||svc, inbound|8080||, outbound_.8080_._.svc
+        def starts(prefixes: tuple[str, ...]) -> str:
+            return " OR ".join(f"starts_with({expr}, {_lit(p)})" for p in prefixes)
+
+        return (f"CASE WHEN {starts(OUTBOUND)} THEN 'outbound' WHEN {starts(INBOUND)} THEN 'inbound' END", "false")
     if cast == "int":
         ok = f"regexp_full_match({expr}, '-?[0-9]{{1,18}}')"
         return f"CASE WHEN {present} AND {ok} THEN CAST({expr} AS BIGINT) END", f"({present} AND NOT {ok})"
