@@ -246,6 +246,38 @@ def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path
     assert store.execute("SELECT count(*) FROM ingest_runs").fetchone() == (2,)
 
 
+def test_insertion_order_is_kept_again_after_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path lets DuckDB write its rows out of order; the analysis's ordered work tables need the setting
+    back, also when the last file's fast path aborted its transaction (where no SET can run before ROLLBACK)."""
+    import duckdb
+
+    from apitrail.trace import fastpath
+
+    real_run = fastpath.run
+    good, bad = tmp_path / "a.log", tmp_path / "b.log"
+    for p in (good, bad):
+        p.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
+
+    def failing(con: Any, lines: Any, vector: Any, ctx: Any) -> Any:
+        if ctx.file == str(bad):
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                con.execute("SELECT CAST('not a number' AS INTEGER)")
+            except duckdb.Error as exc:
+                raise fastpath.FastPathError(str(exc).splitlines()[0]) from exc
+        return real_run(con, lines, vector, ctx)
+
+    options = IngestOptions(format_names=(("*.log", "nginx"),), workers=1)
+    store = Store()
+    ingest_paths([good], options, store)
+    assert store.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+    monkeypatch.setattr(fastpath, "run", failing)
+    store = Store()
+    result = ingest_paths([good, bad], options, store)
+    assert result.files[-1].fast_path_error is not None
+    assert store.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+
+
 def test_json_only_duckdb_accepts_goes_to_python(tmp_path: Path) -> None:
     """yyjson (DuckDB) reads trailing commas, INF/nan literals and the first of duplicate keys; Python's json
     module rejects the first two and keeps the last duplicate. Bytes that are not UTF-8 and lone surrogate

@@ -400,9 +400,11 @@ def _ingest_file_transaction(path: Path, options: IngestOptions, store: Store, p
             return fr
         except _FastPathFailed as failed:
             store.con.execute("ROLLBACK")
+            fastpath.restore_row_order(store.con)
             fast_path_error = failed.reason
         except BaseException:
             store.con.execute("ROLLBACK")
+            fastpath.restore_row_order(store.con)
             raise
 
 
