@@ -22,8 +22,11 @@ runner = CliRunner()
 
 def test_ingest_directory_into_store(tmp_path: Path) -> None:
     db = tmp_path / "t.duckdb"
-    res = runner.invoke(app, ["trace", "ingest", str(FIXTURES / "kong"), str(FIXTURES / "cloudflare_http_requests"),
-                              "--store", str(db)])
+    kong, cloudflare = tmp_path / "kong", tmp_path / "cloudflare"  # two-line samples; the fixture folders grow
+    for folder, src in ((kong, FIXTURES / "kong"), (cloudflare, FIXTURES / "cloudflare_http_requests")):
+        folder.mkdir()
+        (folder / "logsamples.jsonl").write_bytes((src / "logsamples.jsonl").read_bytes())
+    res = runner.invoke(app, ["trace", "ingest", str(kong), str(cloudflare), "--store", str(db)])
     assert res.exit_code == 0, res.output
     assert "reconciled" in res.output and "NOT reconciled" not in res.output
     con = duckdb.connect(str(db))
@@ -33,7 +36,8 @@ def test_ingest_directory_into_store(tmp_path: Path) -> None:
     assert con.execute('SELECT count(*) FROM hops WHERE "hop.product" = \'kong\'').fetchone()[0] == 2
     con.close()
     # re-ingesting the same files replaces their rows (idempotent)
-    res = runner.invoke(app, ["trace", "ingest", str(FIXTURES / "kong"), "--store", str(db)])
+    res = runner.invoke(app, ["trace", "ingest", str(kong), "--store", str(db)])
+    assert res.exit_code == 0, res.output
     con = duckdb.connect(str(db))
     assert con.execute('SELECT count(*) FROM hops WHERE "hop.product" = \'kong\'').fetchone()[0] == 2
     con.close()

@@ -234,4 +234,8 @@ def test_line_by_line_guard_scan_finds_what_the_whole_text_scan_finds(pieces: li
     from apitrail.trace.secrets import shapes_in
 
     text = "".join(pieces)
-    assert set(shapes_in(text)) == _shapes_whole_text(text)
+    windowed, whole = set(shapes_in(text)), _shapes_whole_text(text)
+    # no miss, and no alarm the whole-text scan would not raise; the kinds may differ where a value is seen from
+    # two windows ("Bearer" wrapped before an AWS key: one merged bearer span in the whole text, both kinds here)
+    assert whole <= windowed
+    assert bool(windowed) == bool(whole)
