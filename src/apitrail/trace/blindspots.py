@@ -6,9 +6,10 @@ Per request group (SQL over ``t_hc``, the classified hops):
   restart) or none although its source file logs trace ids on other lines (so the field exists and was empty).
   Values that provenance says are request ids do not count as trace ids.
 * ``invalid_traceparent``: a hop carried a trace header that failed validation (``trace.invalid_reason``).
-* ``gateway_bypass``: the data has gateway records, and the group reached a backend (or a mesh inbound sidecar)
-  without any gateway record; or a hop's XFCC chain (``tls.forwarded_by``) lacks every gateway ``By=`` identity;
-  or a backend's peer address is outside the configured gateway sources.
+* ``gateway_bypass``: the data has gateway records, and a request (a hop with a method, path or status) reached a
+  backend (or a mesh inbound sidecar) without any gateway record in its group; or a hop's XFCC chain
+  (``tls.forwarded_by``) lacks every gateway ``By=`` identity; or a backend's peer address is outside the
+  configured gateway sources.
 * ``missing_identity:<layer>:<field>``: a shallower hop of the same request logged the identity field, this
   deeper hop (gateway, mesh or backend) did not. The per-layer null rates are in the summary (identity coverage).
 * ``schema_drift``: the hop's key-set fingerprint (``schema.source_fingerprint``) belongs to a later "era" of its
@@ -153,8 +154,11 @@ def find_blind_spots(run: Runner, opts: BlindSpotOptions | None = None) -> Blind
     ]
     if has_gateway:
         parts.append(
+            # a request (method, path or status logged) reached the backend; an application's own log record
+            # without one (a batch job's line) bypassed nothing
             """SELECT g, 'gateway_bypass' AS spot FROM t_hc GROUP BY g
-               HAVING bool_or(layer = 'backend' OR (layer = 'mesh' AND coalesce(direction, '') = 'inbound'))
+               HAVING bool_or((layer = 'backend' OR (layer = 'mesh' AND coalesce(direction, '') = 'inbound'))
+                              AND (method IS NOT NULL OR path IS NOT NULL OR status IS NOT NULL))
                   AND NOT bool_or(layer = 'gateway')"""
         )
     if gateway_ids:
