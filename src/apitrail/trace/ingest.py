@@ -14,6 +14,8 @@ import fnmatch
 import gzip
 import io
 import itertools
+import multiprocessing
+import multiprocessing.context
 import os
 import sys
 import time
@@ -560,12 +562,20 @@ def _warm(_: int) -> int:
 
 
 def _worker_pool(options: IngestOptions) -> ProcessPoolExecutor:
-    """The pool for the rows Python parses, its workers forked at once: called before the store grows, a fork
-    copies a small process (a worker started later would inherit DuckDB's buffers, and count them in its RSS)."""
+    """The pool for the rows Python parses, its workers started at once."""
     workers = options.workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
     list(pool.map(_warm, range(workers)))
     return pool
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a clean server process, never from this one: by now this process runs DuckDB's,
+    pyarrow's and the row-flag scan's threads, and a fork copies whatever locks they hold (a worker crashed once
+    in the test suite); they do not inherit DuckDB's buffers either."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["apitrail.trace.ingest"])
+    return ctx
 
 
 def _ingest_block(block: bytes, fr: FileResult, fmt: LogFormat, fopts: FormatOptions, ctx: HopContext,
