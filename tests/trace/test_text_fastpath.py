@@ -211,27 +211,39 @@ def test_a_fast_path_failure_falls_back_to_python(tmp_path: Path, monkeypatch: p
     assert hop_rows(store) == expected["hops"]
 
 
-def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A real DuckDB error aborts the run's transaction: the run starts over, the failing file parsed in Python,
-    the other files still on the fast path, and nothing is lost or doubled."""
+def _fast_path_failing_on(bad: Path, good: Path, first: str | None = None) -> Any:
+    """Two copies of the nginx fixture, and a fast path that aborts the transaction (a real DuckDB error) on
+    ``bad`` after running ``first``."""
     import duckdb
 
     from apitrail.trace import fastpath
 
     real_run = fastpath.run
-    good, bad = tmp_path / "a.log", tmp_path / "b.log"
-    good.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
-    bad.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
+    for p in (good, bad):
+        p.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
 
     def failing(con: Any, lines: Any, vector: Any, ctx: Any) -> Any:
         if ctx.file == str(bad):
+            if first:
+                con.execute(first)
             try:
                 con.execute("SELECT CAST('not a number' AS INTEGER)")
             except duckdb.Error as exc:
                 raise fastpath.FastPathError(str(exc).splitlines()[0]) from exc
         return real_run(con, lines, vector, ctx)
 
+    return failing
+
+
+def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real DuckDB error aborts the run's transaction: the run starts over, the failing file parsed in Python,
+    the other files still on the fast path, and nothing is lost or doubled."""
+
+    from apitrail.trace import fastpath
+
+    good, bad = tmp_path / "a.log", tmp_path / "b.log"
+    failing = _fast_path_failing_on(bad, good)
     options = IngestOptions(format_names=(("*.log", "nginx"),), workers=1)
     expected = Store()
     ingest_paths([good, bad], replace(options, engine="python"), expected)
@@ -249,24 +261,11 @@ def test_a_duckdb_error_restarts_the_run_with_that_file_in_python(tmp_path: Path
 def test_insertion_order_is_kept_again_after_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path lets DuckDB write its rows out of order; the analysis's ordered work tables need the setting
     back, also when the last file's fast path aborted its transaction (where no SET can run before ROLLBACK)."""
-    import duckdb
 
     from apitrail.trace import fastpath
 
-    real_run = fastpath.run
     good, bad = tmp_path / "a.log", tmp_path / "b.log"
-    for p in (good, bad):
-        p.write_bytes((FIXTURES / "nginx" / "combined.log").read_bytes())
-
-    def failing(con: Any, lines: Any, vector: Any, ctx: Any) -> Any:
-        if ctx.file == str(bad):
-            con.execute("SET preserve_insertion_order = false")
-            try:
-                con.execute("SELECT CAST('not a number' AS INTEGER)")
-            except duckdb.Error as exc:
-                raise fastpath.FastPathError(str(exc).splitlines()[0]) from exc
-        return real_run(con, lines, vector, ctx)
-
+    failing = _fast_path_failing_on(bad, good, first="SET preserve_insertion_order = false")
     options = IngestOptions(format_names=(("*.log", "nginx"),), workers=1)
     store = Store()
     ingest_paths([good], options, store)
