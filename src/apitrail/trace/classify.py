@@ -291,6 +291,38 @@ AUTH_CLASSES = ("authn", "authz", "token_exchange")
 TOKEN_TAGS = ("audience", "scope")
 
 
+SIGNALS_TABLE_HEADER = "| id | products | conditions | class | tag | self-produced |"
+"""Header row of the signal table in docs/trace-classification.md (``scripts/gen_trace_docs.py``)."""
+
+
+def _md_ref(ref: str) -> str:
+    return "`" + ref.replace("|", " / ") + "`"
+
+
+def cond_markdown(c: Cond) -> str:
+    """A condition as the signal table in docs/trace-classification.md spells it."""
+    op = c[0]
+    if op == "or":
+        return "(" + " or ".join(cond_markdown(tuple(x)) for x in c[1:]) + ")"
+    if op == "status":
+        return f"status {c[1]}" if c[1] == c[2] else f"status {c[1]}\u2013{c[2]}"
+    if op == "nostatus":
+        return "no status"
+    name = "in (ignoring case, `_`, `-`, spaces)" if op == "loose_in" else op
+    return " ".join([name, _md_ref(c[1]), *(f"`{v}`" for v in c[2:])])
+
+
+def signals_markdown(signals: tuple[Signal, ...] = SIGNALS) -> str:
+    """The signal table of docs/trace-classification.md, section 3, rendered from ``SIGNALS`` (header included,
+    one row per signal in match order, newline-terminated)."""
+    lines = [SIGNALS_TABLE_HEADER, "|---|---|---|---|---|---|"]
+    for s in signals:
+        conds = " and ".join(cond_markdown(c) for c in s.when)
+        lines.append(f"| `{s.id}` | {', '.join(s.products) or 'any'} | {conds} | **{s.cls}** | {s.tag} | "
+                     f"{'yes' if s.self_produced else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def field_expr(ref: str, d: Dialect, raw: Any = None, col: Any = None) -> str:
     """SQL for a field reference: canonical name, ``raw:<Key>``, or alternatives ``a|b``; always a string.
 
@@ -666,4 +698,4 @@ coverage reads ``t_h``)."""
 
 
 __all__ = ["AUTH_CLASSES", "RELAY", "SIGNALS", "Signal", "classify", "cond_sql", "field_expr", "hop_class_select",
-           "hop_columns", "raw_extract_sql", "signal_columns"]
+           "hop_columns", "raw_extract_sql", "signal_columns", "signals_markdown"]
