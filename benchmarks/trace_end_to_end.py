@@ -22,6 +22,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,10 +160,53 @@ def raw_read(files: list[Path]) -> float:
     return dt
 
 
-def peak_rss_mb() -> tuple[float, float]:
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return me, kids
+class DescendantRSS:
+    """Peak summed RSS of this process's descendants, sampled from /proc every 0.2 s. The slow-row workers are
+    children of a forkserver, not of this process, so ``RUSAGE_CHILDREN`` never sees them."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> DescendantRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, self._sample())
+
+    @staticmethod
+    def _sample() -> int:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            rss[int(entry)] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        me, total = os.getpid(), 0
+        for pid in rss:
+            p = parents.get(pid)
+            while p is not None and p not in (0, 1, me):
+                p = parents.get(p)
+            if p == me:
+                total += rss[pid]
+        return total
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_once(n_lines: int, workdir: Path, keep: bool) -> dict[str, float]:
@@ -187,7 +231,8 @@ def run_once(n_lines: int, workdir: Path, keep: bool) -> dict[str, float]:
                            ["spring.jsonl=backend_json", "otelpy.jsonl=backend_json", "ecs.jsonl=backend_json"])
     store = Store(d / "trace.duckdb")
     t0 = time.perf_counter()
-    result = ingest_paths([str(p) for p in logs], opts, store)
+    with DescendantRSS() as workers_rss:
+        result = ingest_paths([str(p) for p in logs], opts, store)
     ingest_s = time.perf_counter() - t0
     hops = int(store.execute("SELECT count(*) FROM hops").fetchone()[0])  # type: ignore[index]
     run = DuckDBRunner(store.con)
@@ -202,7 +247,7 @@ def run_once(n_lines: int, workdir: Path, keep: bool) -> dict[str, float]:
     bs_s = time.perf_counter() - t0
     classes = dict(store.execute("SELECT class, count(*) FROM t_gc GROUP BY class ORDER BY 2 DESC").fetchall())
     store.close()
-    me, kids = peak_rss_mb()  # before the raw read, which loads every line into an in-memory table
+    me, kids = peak_rss_mb(), workers_rss.peak_kb / 1024  # before the raw read (it loads every line into memory)
     raw_s = min(raw_read(logs) for _ in range(2))
     total_s = ingest_s + corr_s + cls_s + bs_s
     out = {
