@@ -53,6 +53,7 @@ from apitrail.trace.formats._template_utils import (
     template_vector,
     trace_id,
 )
+from apitrail.trace.normalize.casts import py_cast
 
 ENVOY_DEFAULT = (
     '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% '
@@ -115,11 +116,10 @@ ISTIO_JSON_KEYS: dict[str, str] = {
 
 
 def _direction(rec: Record, value: str) -> None:
-    # outbound|8080||svc, and outbound_.8080_._.svc as %UPSTREAM_CLUSTER% logs it from Istio 1.22 (casts.OUTBOUND)
-    if value.startswith(("outbound|", "outbound_")):
-        rec["hop.direction"] = "outbound"
-    elif value.startswith(("inbound|", "inbound_")):
-        rec["hop.direction"] = "inbound"
+    # the SQL path's direction cast and this share one rule (casts.py)
+    direction = py_cast(value, "direction")
+    if direction is not None:
+        rec["hop.direction"] = direction
 
 
 _direction._cast = "direction"  # type: ignore[attr-defined]  # the SQL fast path's cast of the same rule
