@@ -149,12 +149,17 @@ def generate(directory: Path, n_lines: int) -> dict[str, int]:
     return counts
 
 
+def lines_source(files: list[Path], extra: str = "") -> str:
+    """DuckDB's reader of every line of ``files`` as one VARCHAR (``extra``: more read_csv options)."""
+    lst = ", ".join(f"'{p}'" for p in files)
+    return (f"read_csv([{lst}], columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='', escape='', "
+            f"header=false{extra})")
+
+
 def raw_read(files: list[Path]) -> float:
     con = duckdb.connect()
     t0 = time.perf_counter()
-    lst = ", ".join(f"'{p}'" for p in files)
-    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv([{lst}], columns={{'line': 'VARCHAR'}}, "
-                "delim=chr(1), quote='', escape='', header=false)")
+    con.execute(f"CREATE TABLE t AS SELECT * FROM {lines_source(files)}")
     dt = time.perf_counter() - t0
     con.close()
     return dt

@@ -58,12 +58,6 @@ def _median(fn: Callable[[], float], runs: int) -> float:
     return statistics.median(fn() for _ in range(runs))
 
 
-def _lines_sql(files: list[Path], extra: str = "") -> str:
-    lst = ", ".join(f"'{p}'" for p in files)
-    return (f"read_csv([{lst}], columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='', escape='', "
-            f"header=false{extra})")
-
-
 def json_floor(path: Path, runs: int) -> dict[str, float]:
     def read_json() -> float:
         con = duckdb.connect()
@@ -84,7 +78,7 @@ def json_floor(path: Path, runs: int) -> dict[str, float]:
         con = store.con
         con.execute(f"""CREATE TEMP TABLE parsed AS SELECT j.*, l.line FROM
             (SELECT row_number() OVER () AS n, * FROM read_json('{path}', format='newline_delimited')) j
-            JOIN (SELECT row_number() OVER () AS n, line FROM {_lines_sql([path])}) l USING (n)""")
+            JOIN (SELECT row_number() OVER () AS n, line FROM {trace_end_to_end.lines_source([path])}) l USING (n)""")
         t0 = time.perf_counter()
         con.execute("""INSERT INTO hops ("timestamp", "http.request.method", "url.path",
                 "http.response.status_code", "trace.id", "span.id", "hop.product", "hop.layer", "source.file",
@@ -110,7 +104,7 @@ def e2e_floor(files: list[Path], workdir: Path, runs: int) -> dict[str, float]:
         store = Store(target)
         t0 = time.perf_counter()
         store.con.execute(f"""INSERT INTO hops ("source.file", "source.line", "raw.unmapped")
-            SELECT filename, 0, line FROM {_lines_sql(files, ", filename=true")}""")
+            SELECT filename, 0, line FROM {trace_end_to_end.lines_source(files, ", filename=true")}""")
         store.con.execute("CHECKPOINT")
         dt = time.perf_counter() - t0
         store.close()
