@@ -44,7 +44,8 @@ CHUNK_LINES = 20_000
 # lines the SQL fast path leaves to Python are the costly ones (a secret to redact: ~0.3 ms each), so a few
 # thousand already pay for the pool
 POOL_MIN_LINES = 2_000
-# inputs from this size on start the worker pool before parsing (see _worker_pool)
+# inputs from this size on start the worker pool before parsing, so its workers are up when the first slow rows
+# arrive (measured: started lazily instead, 1M nginx lines ran 3% slower)
 PREFORK_BYTES = 16 << 20
 DETECT_LINES = 20
 DETECT_BYTES = 256 * 1024
